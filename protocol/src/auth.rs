@@ -1,0 +1,132 @@
+//! Request authentication: `send-v1` signatures, nonces and owner tokens (PROTOCOL.md §3).
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::Error;
+
+/// The scheme name of the `Authorization` and `WWW-Authenticate` headers.
+pub const SCHEME: &str = "send-v1";
+
+/// Base64 as Send clients speak it: they emit unpadded base64url, but servers and clients
+/// differ, so every decoder here accepts both alphabets, padded or not.
+pub mod b64u {
+    use base64::Engine;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+    use base64::engine::{DecodePaddingMode, general_purpose::URL_SAFE_NO_PAD};
+
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+
+    /// Encodes as unpadded base64url.
+    pub fn encode(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Encodes as standard base64 with padding (the nonce format of Send servers).
+    pub fn encode_standard(bytes: &[u8]) -> String {
+        STANDARD.encode(bytes)
+    }
+
+    /// Decodes base64 in either alphabet, with or without padding, ignoring surrounding
+    /// whitespace.
+    pub fn decode_lenient(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+        let normalised: String = text
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                c => c,
+            })
+            .collect();
+        LENIENT.decode(normalised)
+    }
+}
+
+pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
+/// Parses `send-v1 <base64>` (the scheme is matched case-insensitively) into raw bytes.
+pub fn parse_header(value: &str) -> Result<Vec<u8>, Error> {
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(Error::BadAuthorization)?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        return Err(Error::BadAuthorization);
+    }
+    let bytes = b64u::decode_lenient(token).map_err(|_| Error::BadAuthorization)?;
+    if bytes.is_empty() {
+        return Err(Error::BadAuthorization);
+    }
+    Ok(bytes)
+}
+
+/// Formats a `send-v1` header value from a token that is already encoded.
+pub fn format_header(token: &str) -> String {
+    format!("{SCHEME} {token}")
+}
+
+/// Verifies a signature over `nonce` with `auth_key`, in constant time.
+///
+/// A signature of the wrong length is simply wrong (it does not error).
+pub fn verify_signature(auth_key: &[u8], nonce: &[u8], signature: &[u8]) -> bool {
+    let expected = hmac_sha256(auth_key, nonce);
+    expected.ct_eq(signature).into()
+}
+
+/// A fresh download nonce: 16 random bytes, standard base64 with padding, as Send servers
+/// emit it.
+pub fn new_nonce() -> Result<String, Error> {
+    let bytes: [u8; 16] = crate::random_bytes()?;
+    Ok(b64u::encode_standard(&bytes))
+}
+
+/// An owner token: 16 random bytes as 32 lowercase hex characters.
+///
+/// The server returns it once and stores only its SHA-256 ([`OwnerToken::hash`]).
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[allow(
+    missing_debug_implementations,
+    reason = "key material has no Debug, so it cannot reach a log"
+)]
+pub struct OwnerToken(String);
+
+impl OwnerToken {
+    /// Draws a new token.
+    pub fn generate() -> Result<Self, Error> {
+        let bytes: [u8; 16] = crate::random_bytes()?;
+        Ok(Self(hex::encode(bytes)))
+    }
+
+    /// Wraps a token presented by a client.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token text, to hand to the uploader once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// SHA-256 of the token, which is all the server keeps.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
+
+    /// Whether this token hashes to `stored`, compared in constant time.
+    pub fn matches(&self, stored: &[u8]) -> bool {
+        self.hash().ct_eq(stored).into()
+    }
+}
