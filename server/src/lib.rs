@@ -1,1 +1,117 @@
+//! The sealdrop server: Send v3 compatible, end-to-end-encrypted, expiring file sharing.
+//!
+//! The binary (`main.rs`) parses the configuration, binds the listener and calls [`run`];
+//! tests bind `127.0.0.1:0` and run the same server in-process, or call [`app`] to test
+//! routes without a socket.
+//!
+//! # Layout
+//!
+//! - [`config`]: layered configuration (defaults < TOML < `SEALDROP_*` < flags).
+//! - [`http`]: the routes; uploads, downloads, owner operations, server info.
+//! - [`error`]: the one API error type.
+//! - [`storage`]: the [`storage::BlobStore`] trait and its local-directory implementation.
+//! - [`meta`]: the [`meta::MetaStore`] trait and its SQLite implementation.
+//! - [`expiry`]: the sweeper that reclaims the space of expired and finished files.
+//! - [`clock`]: wall-clock time, injectable for tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![warn(missing_docs)]
 
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod expiry;
+pub mod http;
+pub mod meta;
+pub mod state;
+pub mod storage;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use state::AppState;
+
+use clock::{Clock, SystemClock};
+
+/// The router of a server with this state (no socket needed: use `oneshot` in tests).
+pub fn app(state: AppState) -> axum::Router {
+    http::router(state)
+}
+
+/// Opens the embedded stores under `config.data_dir`: blobs in `blobs/`, metadata in
+/// `meta.sqlite`.
+pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let blob_dir = config.data_dir.join("blobs");
+    let blobs = storage::fs::FsStore::open(&blob_dir)
+        .await
+        .with_context(|| format!("cannot use {} for blobs", blob_dir.display()))?;
+    // This process owns the directory: anything pending is a leftover of a crash.
+    let discarded = storage::BlobStore::discard_pending(&blobs, SystemTime::now()).await?;
+    if discarded > 0 {
+        tracing::info!(
+            discarded,
+            "removed unfinished uploads left by an earlier run"
+        );
+    }
+    let meta_path = config.data_dir.join("meta.sqlite");
+    let meta = meta::sqlite::SqliteStore::open(&meta_path)
+        .with_context(|| format!("cannot open the metadata database {}", meta_path.display()))?;
+    Ok(AppState {
+        config: Arc::new(config),
+        meta: Arc::new(meta),
+        blobs: Arc::new(blobs),
+        clock,
+        sweeper: Arc::new(tokio::sync::Notify::new()),
+    })
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then stops accepting, lets
+/// running transfers finish for `config.shutdown_grace`, and cuts the rest (their pending
+/// uploads are discarded).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = open_state(config, Arc::new(SystemClock)).await?;
+    serve(listener, state, shutdown).await
+}
+
+/// Like [`run`], with stores and clock already made.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = state.config.shutdown_grace;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx.clone())));
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections");
+        let _ = stop_tx.send(true);
+    });
+    let deadline = async move {
+        wait_for(stop_rx).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.context("the server failed")?,
+        () = deadline => tracing::warn!("shutdown grace period over: cutting the remaining transfers"),
+    }
+    sweeper.abort();
+    Ok(())
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

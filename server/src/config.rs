@@ -1,0 +1,488 @@
+//! Configuration, layered: built-in defaults < TOML file (`--config`) < environment
+//! (`SEALDROP_*`) < command-line flags. Validated once at start; an invalid value stops the
+//! server with one sentence naming the setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Command line of `sealdrop-server`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sealdrop-server",
+    version,
+    about = "End-to-end-encrypted, expiring file sharing, compatible with Firefox Send v3 clients.",
+    long_about = "End-to-end-encrypted, expiring file sharing, compatible with Firefox Send v3 \
+                  clients such as ffsend.\n\nWith no options it listens on 127.0.0.1:8080 and \
+                  keeps everything under ./data. Every option can also be set in a TOML file \
+                  (--config, keys as the long option names) or with its environment variable; \
+                  flags beat environment, environment beats the file."
+)]
+pub struct Args {
+    /// TOML configuration file; its keys are the long option names (e.g. `max-file-size`).
+    #[arg(long, env = "SEALDROP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Every other setting.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Every setting, each optional so layers can be merged. Field docs are the `--help` text.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SEALDROP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Public origin written into share links, e.g. https://send.example.com
+    /// [default: http://<listen>].
+    #[arg(long, env = "SEALDROP_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Directory for blobs (<dir>/blobs) and metadata (<dir>/meta.sqlite) [default: ./data].
+    #[arg(long, env = "SEALDROP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Largest file (plaintext) accepted, in bytes or with a unit: 2.5GiB, 500MB
+    /// [default: 2.5GiB].
+    #[arg(long, env = "SEALDROP_MAX_FILE_SIZE", value_name = "SIZE")]
+    pub max_file_size: Option<Size>,
+
+    /// Expiry times offered to clients, comma-separated: 5m,1h,1d,7d
+    /// [default: 5m,1h,1d,7d].
+    #[arg(long, env = "SEALDROP_EXPIRY_CHOICES", value_name = "LIST")]
+    pub expiry_choices: Option<List<Seconds>>,
+
+    /// Expiry used when a client asks for none [default: 1d].
+    #[arg(long, env = "SEALDROP_DEFAULT_EXPIRY", value_name = "DURATION")]
+    pub default_expiry: Option<Seconds>,
+
+    /// Longest expiry accepted [default: 7d].
+    #[arg(long, env = "SEALDROP_MAX_EXPIRY", value_name = "DURATION")]
+    pub max_expiry: Option<Seconds>,
+
+    /// Download limits offered to clients, comma-separated [default: 1,2,3,4,5,20,50,100].
+    #[arg(long, env = "SEALDROP_DOWNLOAD_CHOICES", value_name = "LIST")]
+    pub download_choices: Option<List<u32>>,
+
+    /// Download limit used when a client asks for none [default: 1].
+    #[arg(long, env = "SEALDROP_DEFAULT_DOWNLOADS", value_name = "N")]
+    pub default_downloads: Option<u32>,
+
+    /// Largest download limit accepted [default: 100].
+    #[arg(long, env = "SEALDROP_MAX_DOWNLOADS", value_name = "N")]
+    pub max_downloads: Option<u32>,
+
+    /// An upload that sends nothing for this long is cancelled [default: 60s].
+    #[arg(long, env = "SEALDROP_UPLOAD_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub upload_idle_timeout: Option<Seconds>,
+
+    /// On SIGTERM or Ctrl-C, how long transfers may go on before they are cut [default: 30s].
+    #[arg(long, env = "SEALDROP_SHUTDOWN_GRACE", value_name = "DURATION")]
+    pub shutdown_grace: Option<Seconds>,
+
+    /// Log format: `text` or `json` [default: text]. The level comes from RUST_LOG
+    /// (default `info`).
+    #[arg(long, env = "SEALDROP_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Canonical origin of share links, no trailing slash.
+    pub base_url: String,
+    /// Root of the embedded storage.
+    pub data_dir: PathBuf,
+    /// Largest plaintext in bytes.
+    pub max_file_size: u64,
+    /// Largest ciphertext in bytes: `encrypted_size(max_file_size)`.
+    pub max_encrypted_size: u64,
+    /// Expiry choices in seconds.
+    pub expiry_choices: Vec<u64>,
+    /// Default expiry in seconds.
+    pub default_expiry: u64,
+    /// Longest expiry in seconds.
+    pub max_expiry: u64,
+    /// Download-limit choices.
+    pub download_choices: Vec<u32>,
+    /// Default download limit.
+    pub default_downloads: u32,
+    /// Largest download limit.
+    pub max_downloads: u32,
+    /// Idle timeout of uploads.
+    pub upload_idle_timeout: Duration,
+    /// Grace period of a shutdown.
+    pub shutdown_grace: Duration,
+    /// How long a download reservation lasts without renewal.
+    pub download_lease: Duration,
+    /// How old an abandoned pending object or unreferenced blob must be before the
+    /// sweeper removes it.
+    pub orphan_grace: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s, true)
+    }
+}
+
+/// An invalid configuration, as one sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+impl Config {
+    /// Reads the TOML file named by `args` (if any), merges the layers and validates.
+    pub fn load(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(format!(
+                        "cannot read the config file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                toml::from_str::<Settings>(&text).map_err(|e| {
+                    invalid(format!(
+                        "the config file {} is invalid: {}",
+                        path.display(),
+                        e.message()
+                    ))
+                })?
+            }
+            None => Settings::default(),
+        };
+        Self::from_settings(args.settings.or(file))
+    }
+
+    /// Applies defaults to `s` and validates the result.
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let listen = s
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let base_url = match &s.base_url {
+            Some(url) => sealdrop_protocol::link::canonical_base(url).map_err(|_| {
+                invalid(format!(
+                    "--base-url {url:?} is not an http(s) origin like https://send.example.com"
+                ))
+            })?,
+            None => format!("http://{listen}"),
+        };
+        let max_file_size = s.max_file_size.map_or(2_684_354_560, |v| v.0);
+        if max_file_size == 0 {
+            return Err(invalid("--max-file-size must be more than 0"));
+        }
+        let max_encrypted_size = sealdrop_protocol::ece::encrypted_size(max_file_size)
+            .ok_or_else(|| invalid("--max-file-size is too large"))?;
+        let max_expiry = s.max_expiry.map_or(7 * 86400, |v| v.0);
+        let default_expiry = s.default_expiry.map_or(86400.min(max_expiry), |v| v.0);
+        let expiry_choices: Vec<u64> = s.expiry_choices.map_or_else(
+            || {
+                [300, 3600, 86400, 7 * 86400]
+                    .into_iter()
+                    .filter(|c| *c <= max_expiry)
+                    .collect()
+            },
+            |l| l.0.into_iter().map(|v| v.0).collect(),
+        );
+        let max_downloads = s.max_downloads.unwrap_or(100);
+        let default_downloads = s.default_downloads.unwrap_or(1);
+        let download_choices: Vec<u32> = s.download_choices.map_or_else(
+            || {
+                [1, 2, 3, 4, 5, 20, 50, 100]
+                    .into_iter()
+                    .filter(|c| *c <= max_downloads)
+                    .collect()
+            },
+            |l| l.0,
+        );
+        if max_expiry == 0 {
+            return Err(invalid("--max-expiry must be more than 0 seconds"));
+        }
+        if default_expiry == 0 || default_expiry > max_expiry {
+            return Err(invalid(format!(
+                "--default-expiry must be between 1 second and --max-expiry ({max_expiry} s)"
+            )));
+        }
+        if let Some(bad) = expiry_choices.iter().find(|c| **c == 0 || **c > max_expiry) {
+            return Err(invalid(format!(
+                "--expiry-choices has {bad} s, outside 1 s to --max-expiry ({max_expiry} s)"
+            )));
+        }
+        if max_downloads == 0 {
+            return Err(invalid("--max-downloads must be at least 1"));
+        }
+        if default_downloads == 0 || default_downloads > max_downloads {
+            return Err(invalid(format!(
+                "--default-downloads must be between 1 and --max-downloads ({max_downloads})"
+            )));
+        }
+        if let Some(bad) = download_choices
+            .iter()
+            .find(|c| **c == 0 || **c > max_downloads)
+        {
+            return Err(invalid(format!(
+                "--download-choices has {bad}, outside 1 to --max-downloads ({max_downloads})"
+            )));
+        }
+        let upload_idle_timeout = Duration::from_secs(s.upload_idle_timeout.map_or(60, |v| v.0));
+        if upload_idle_timeout.is_zero() {
+            return Err(invalid("--upload-idle-timeout must be more than 0 seconds"));
+        }
+        Ok(Self {
+            listen,
+            base_url,
+            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            max_file_size,
+            max_encrypted_size,
+            expiry_choices,
+            default_expiry,
+            max_expiry,
+            download_choices,
+            default_downloads,
+            max_downloads,
+            upload_idle_timeout,
+            shutdown_grace: Duration::from_secs(s.shutdown_grace.map_or(30, |v| v.0)),
+            download_lease: Duration::from_secs(300),
+            orphan_grace: Duration::from_secs(3600),
+            log_format: s.log_format.unwrap_or_default(),
+        })
+    }
+
+    /// The defaults with everything stored under `data_dir` (tests and examples).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let settings = Settings {
+            data_dir: Some(data_dir.into()),
+            ..Settings::default()
+        };
+        match Self::from_settings(settings) {
+            Ok(config) => config,
+            Err(e) => unreachable!("the defaults are valid: {e}"),
+        }
+    }
+}
+
+impl Settings {
+    /// Each setting of `self`, or else of `other`.
+    fn or(self, other: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(other.listen),
+            base_url: self.base_url.or(other.base_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            max_file_size: self.max_file_size.or(other.max_file_size),
+            expiry_choices: self.expiry_choices.or(other.expiry_choices),
+            default_expiry: self.default_expiry.or(other.default_expiry),
+            max_expiry: self.max_expiry.or(other.max_expiry),
+            download_choices: self.download_choices.or(other.download_choices),
+            default_downloads: self.default_downloads.or(other.default_downloads),
+            max_downloads: self.max_downloads.or(other.max_downloads),
+            upload_idle_timeout: self.upload_idle_timeout.or(other.upload_idle_timeout),
+            shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),
+            log_format: self.log_format.or(other.log_format),
+        }
+    }
+}
+
+/// A byte size: a plain number of bytes or a number with a unit (`2.5GiB`, `500 MB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<u64>() {
+            return Ok(Self(n));
+        }
+        s.parse::<bytesize::ByteSize>()
+            .map(|b| Self(b.as_u64()))
+            .map_err(|_| format!("{s:?} is not a size like 2.5GiB or 500MB"))
+    }
+}
+
+/// A duration in whole seconds: a plain number of seconds or `30s`, `5m`, `1h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub u64);
+
+impl FromStr for Seconds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<u64>() {
+            return Ok(Self(n));
+        }
+        humantime::parse_duration(s)
+            .map(|d| Self(d.as_secs()))
+            .map_err(|_| format!("{s:?} is not a duration like 300, 5m, 1h or 7d"))
+    }
+}
+
+/// A comma-separated list (or a TOML array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List<T>(pub Vec<T>);
+
+impl<T: FromStr<Err = E>, E: std::fmt::Display> FromStr for List<T> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<T>().map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+/// TOML accepts a value either as a string in the command-line syntax or as a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Text(String),
+    Number(u64),
+}
+
+macro_rules! deserialize_via_from_str {
+    ($ty:ty, $wrap:expr) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                match TextOrNumber::deserialize(d)? {
+                    TextOrNumber::Text(s) => s.parse().map_err(serde::de::Error::custom),
+                    TextOrNumber::Number(n) => Ok($wrap(n)),
+                }
+            }
+        }
+    };
+}
+deserialize_via_from_str!(Size, Size);
+deserialize_via_from_str!(Seconds, Seconds);
+
+impl<'de, T> Deserialize<'de> for List<T>
+where
+    T: FromStr + Deserialize<'de>,
+    T::Err: std::fmt::Display,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form<T> {
+            Text(String),
+            Items(Vec<T>),
+        }
+        match Form::<T>::deserialize(d)? {
+            Form::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            Form::Items(items) => Ok(Self(items)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["sealdrop-server"];
+        argv.extend_from_slice(args);
+        Config::load(Args::try_parse_from(argv).map_err(|e| invalid(e.to_string()))?)
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.max_file_size, 2_684_354_560);
+        assert_eq!(c.max_expiry, 604_800);
+        assert_eq!(c.max_downloads, 100);
+        assert_eq!(c.expiry_choices, [300, 3600, 86400, 604_800]);
+    }
+
+    #[test]
+    fn units_and_lists_parse() {
+        let c = parse(&[
+            "--max-file-size",
+            "1.5GiB",
+            "--expiry-choices",
+            "5m, 1h,2d",
+            "--max-expiry",
+            "2d",
+            "--default-expiry",
+            "3600",
+            "--download-choices",
+            "1,10",
+            "--max-downloads",
+            "10",
+            "--base-url",
+            "HTTPS://Send.Example.com:443/",
+        ])
+        .unwrap();
+        assert_eq!(c.max_file_size, 1_610_612_736);
+        assert_eq!(c.expiry_choices, [300, 3600, 172_800]);
+        assert_eq!(c.download_choices, [1, 10]);
+        assert_eq!(c.base_url, "https://send.example.com");
+    }
+
+    #[test]
+    fn toml_is_below_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "max-downloads = 7\ndefault-downloads = 2\nmax-file-size = \"10MB\"\n\
+             expiry-choices = [60, 120]\nmax-expiry = \"1h\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = parse(&["--config", p, "--max-downloads", "9"]).unwrap();
+        assert_eq!(c.max_downloads, 9);
+        assert_eq!(c.default_downloads, 2);
+        assert_eq!(c.max_file_size, 10_000_000);
+        assert_eq!(c.expiry_choices, [60, 120]);
+        std::fs::write(&path, "no-such-option = 1\n").unwrap();
+        let err = parse(&["--config", p]).unwrap_err().to_string();
+        assert!(err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_one_sentence() {
+        for (args, needle) in [
+            (&["--default-expiry", "8d"][..], "--default-expiry"),
+            (&["--max-downloads", "0"][..], "--max-downloads"),
+            (&["--download-choices", "1,500"][..], "--download-choices"),
+            (&["--base-url", "send.example.com"][..], "--base-url"),
+            (&["--max-file-size", "0"][..], "--max-file-size"),
+            (&["--max-file-size", "lots"][..], "lots"),
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+            assert!(!err.contains('\n') || err.starts_with("error:"), "{err}");
+        }
+    }
+}

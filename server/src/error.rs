@@ -1,0 +1,103 @@
+//! One error type for every API answer.
+//!
+//! Each variant is a status code, a stable machine-readable code and one short sentence,
+//! sent as `{"error": code, "message": sentence}`. Client errors are answered and logged
+//! at debug level only; internal errors are logged with their cause (inside the request's
+//! span, so with its request id) and answered with a generic sentence.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sealdrop_protocol::api::ErrorBody;
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Unknown, malformed or expired id, or no download left.
+    #[error("this file does not exist or has expired")]
+    NotFound,
+    /// Missing or wrong signature or owner token. `nonce` is the file's current nonce,
+    /// sent in `WWW-Authenticate` so the client can retry.
+    #[error("authentication failed")]
+    Unauthorized {
+        /// The current download nonce, when the file is known.
+        nonce: Option<String>,
+    },
+    /// A malformed request; the text says what is wrong.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// The upload is larger than the server accepts.
+    #[error("the file is larger than this server accepts")]
+    PayloadTooLarge,
+    /// The client stopped sending.
+    #[error("the client stopped sending")]
+    Timeout,
+    /// Something failed on our side; the cause is logged, not sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The HTTP status (also used as the WebSocket `{"error": N}` code).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::BadRequest(_) => "bad_request",
+            Self::PayloadTooLarge => "too_large",
+            Self::Timeout => "timeout",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Logs the error at the level it deserves.
+    pub fn log(&self) {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            other => tracing::debug!(code = other.code(), "client error"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+        };
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Self::Unauthorized { nonce: Some(nonce) } = &self
+            && let Ok(value) = HeaderValue::from_str(&format!("send-v1 {nonce}"))
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// The answer to any path that is not a route.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}

@@ -1,0 +1,287 @@
+//! Download routes: the page (nonce), exists, signed metadata and the signed, counted
+//! blob download.
+//!
+//! A download reserves a slot before the first byte and turns it into a completed
+//! download just before the last chunk is handed to the connection: the last bytes are
+//! only sent if the store agrees the download counts, so there are never more than
+//! `dlimit` complete downloads, and a download whose last byte was written is counted
+//! whatever the client does next. A download that stops earlier gives its slot back.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Response};
+use futures_util::StreamExt;
+use sealdrop_protocol::api::{ExistsResponse, FileId, MetadataResponse};
+use sealdrop_protocol::auth::{self, b64u};
+
+use super::{file_id, nonce_header, ttl};
+use crate::error::ApiError;
+use crate::meta::{Complete, FileRecord, Reserve};
+use crate::state::AppState;
+use crate::storage::BlobStream;
+
+/// How often a running download renews its reservation.
+const RENEW_EVERY: Duration = Duration::from_secs(60);
+
+async fn live(state: &AppState, raw_id: &str) -> Result<FileRecord, ApiError> {
+    let id = file_id(raw_id)?;
+    state
+        .meta
+        .get(&id, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET /download/:id/`: a plain page carrying the nonce (the web client replaces it).
+pub(super) async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = live(&state, &id).await?;
+    let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                <title>sealdrop</title></head><body><p>A file was shared with you. \
+                Open this link with a sealdrop or Send client to download it.</p></body></html>";
+    Ok((nonce_header(&record.file.nonce), Html(html)).into_response())
+}
+
+/// `GET /api/exists/:id`.
+pub(super) async fn exists(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = live(&state, &id).await?;
+    let body = ExistsResponse {
+        requires_password: record.password,
+    };
+    Ok((nonce_header(&record.file.nonce), Json(body)).into_response())
+}
+
+/// Checks `Authorization: send-v1 <sig>` against the current nonce and rotates the nonce
+/// by compare-and-swap, so one signature authorises one request. Returns the record and
+/// the new nonce.
+async fn authorize(
+    state: &AppState,
+    raw_id: &str,
+    headers: &HeaderMap,
+) -> Result<(FileRecord, String), ApiError> {
+    let record = live(state, raw_id).await?;
+    let current = record.file.nonce.clone();
+    let unauthorized = || ApiError::Unauthorized {
+        nonce: Some(current.clone()),
+    };
+    let signature = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| auth::parse_header(v).ok())
+        .ok_or_else(unauthorized)?;
+    let nonce = b64u::decode_lenient(&current).map_err(|_| unauthorized())?;
+    if !auth::verify_signature(&record.file.auth_key, &nonce, &signature) {
+        return Err(unauthorized());
+    }
+    let next = auth::new_nonce().map_err(anyhow::Error::from)?;
+    let now = state.clock.now();
+    if !state
+        .meta
+        .rotate_nonce(&record.file.id, &current, &next, now)
+        .await?
+    {
+        // Someone else used this nonce first: answer with the nonce now in force.
+        let latest = state.meta.get(&record.file.id, now).await?;
+        return Err(ApiError::Unauthorized {
+            nonce: latest.map(|r| r.file.nonce),
+        });
+    }
+    Ok((record, next))
+}
+
+/// `GET /api/metadata/:id` (signed).
+pub(super) async fn metadata(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (record, nonce) = authorize(&state, &id, &headers).await?;
+    let body = MetadataResponse {
+        metadata: record.file.metadata.clone(),
+        final_download: record.downloads.saturating_add(1) >= record.file.dlimit,
+        ttl: ttl(record.file.expires_at, state.clock.now()),
+    };
+    Ok((nonce_header(&nonce), Json(body)).into_response())
+}
+
+/// `GET /api/download/:id` and `/api/download/blob/:id` (signed, counted).
+pub(super) async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (record, nonce) = authorize(&state, &id, &headers).await?;
+    let id = record.file.id.clone();
+    let now = state.clock.now();
+    let reservation = match state
+        .meta
+        .reserve_download(&id, now, lease_until(&state, now))
+        .await?
+    {
+        Reserve::Reserved { reservation } => reservation,
+        Reserve::Unavailable => return Err(ApiError::NotFound),
+    };
+    let guard = Reservation {
+        state: state.clone(),
+        id,
+        token: reservation,
+        settled: false,
+    };
+    let Some(blob) = state.blobs.open(&record.file.blob_key).await? else {
+        tracing::error!("a live file has no blob");
+        return Err(ApiError::NotFound);
+    };
+    let len = blob.len;
+    let body = Body::from_stream(counted(blob.stream, len, guard));
+    let response = (
+        nonce_header(&nonce),
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    );
+    Ok(response.into_response())
+}
+
+fn lease_until(state: &AppState, now: u64) -> u64 {
+    let lease = u64::try_from(state.config.download_lease.as_millis()).unwrap_or(u64::MAX);
+    now.saturating_add(lease)
+}
+
+/// A held download slot; released in the background if dropped unsettled.
+struct Reservation {
+    state: AppState,
+    id: FileId,
+    token: String,
+    settled: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let state = self.state.clone();
+        let id = self.id.clone();
+        let token = std::mem::take(&mut self.token);
+        tokio::spawn(async move {
+            if let Err(e) = state.meta.release_download(&id, &token).await {
+                tracing::warn!(error = format!("{e:#}"), "releasing a download slot failed");
+            }
+        });
+    }
+}
+
+struct Transfer {
+    blob: BlobStream,
+    len: u64,
+    sent: u64,
+    guard: Reservation,
+    last_renew: Instant,
+    finished: bool,
+}
+
+fn interrupted(msg: &'static str) -> std::io::Error {
+    std::io::Error::other(msg)
+}
+
+/// Streams the blob, renewing the reservation, and settles it before the last chunk.
+fn counted(
+    blob: BlobStream,
+    len: u64,
+    guard: Reservation,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+    let transfer = Transfer {
+        blob,
+        len,
+        sent: 0,
+        guard,
+        last_renew: Instant::now(),
+        finished: false,
+    };
+    futures_util::stream::unfold(transfer, |mut t| async move {
+        if t.finished {
+            return None;
+        }
+        let chunk = match t.blob.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => {
+                t.finished = true;
+                return Some((Err(e), t));
+            }
+            None => {
+                t.finished = true;
+                if t.sent == t.len {
+                    return None;
+                }
+                return Some((Err(interrupted("the blob ended early")), t));
+            }
+        };
+        let sent = t.sent.saturating_add(chunk.len() as u64);
+        if sent > t.len {
+            t.finished = true;
+            return Some((Err(interrupted("the blob is longer than recorded")), t));
+        }
+        t.sent = sent;
+        let state = t.guard.state.clone();
+        let now = state.clock.now();
+        if sent == t.len {
+            // The last chunk: it is only sent if the download counts.
+            let settled = state
+                .meta
+                .complete_download(&t.guard.id, &t.guard.token, now)
+                .await;
+            t.finished = true;
+            return match settled {
+                Ok(Complete::Counted) => {
+                    t.guard.settled = true;
+                    Some((Ok(chunk), t))
+                }
+                Ok(Complete::Last { blob_key }) => {
+                    t.guard.settled = true;
+                    state.delete_blob_later(blob_key);
+                    Some((Ok(chunk), t))
+                }
+                Ok(Complete::Refused) => {
+                    t.guard.settled = true;
+                    Some((
+                        Err(interrupted("the download slot lapsed or the file expired")),
+                        t,
+                    ))
+                }
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "completing a download failed");
+                    Some((Err(interrupted("completing the download failed")), t))
+                }
+            };
+        }
+        if t.last_renew.elapsed() >= RENEW_EVERY {
+            t.last_renew = Instant::now();
+            let until = lease_until(&state, now);
+            match state
+                .meta
+                .renew_reservation(&t.guard.id, &t.guard.token, now, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    t.finished = true;
+                    t.guard.settled = true;
+                    return Some((Err(interrupted("the download slot lapsed")), t));
+                }
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "renewing a lease failed"),
+            }
+        }
+        Some((Ok(chunk), t))
+    })
+}

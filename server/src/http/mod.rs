@@ -1,0 +1,156 @@
+//! The HTTP API: Send v3 routes plus sealdrop's plain HTTP upload.
+
+mod download;
+mod owner;
+mod upload;
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sealdrop_protocol::api::{ConfigResponse, Defaults, Limits, VersionResponse};
+use tracing::Instrument;
+
+use crate::error::{ApiError, not_found};
+use crate::state::AppState;
+
+/// The Send protocol version sealdrop speaks; ffsend accepts any `v3.x`.
+pub const SEND_VERSION: &str = "v3.4.27";
+
+/// Largest JSON body of an owner request.
+const OWNER_BODY_LIMIT: usize = 16 * 1024;
+
+/// The router with every route and the common layers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/ws", get(upload::websocket))
+        .route("/api/upload", post(upload::http))
+        .route("/download/{id}", get(download::page))
+        .route("/download/{id}/", get(download::page))
+        .route("/api/exists/{id}", get(download::exists))
+        .route("/api/metadata/{id}", get(download::metadata))
+        .route("/api/download/{id}", get(download::download))
+        .route("/api/download/blob/{id}", get(download::download))
+        .route("/api/info/{id}", post(owner::info))
+        .route("/api/params/{id}", post(owner::params))
+        .route("/api/password/{id}", post(owner::password))
+        .route("/api/delete/{id}", post(owner::delete))
+        .route("/config", get(config))
+        .route("/__version__", get(version))
+        .route("/__heartbeat__", get(heartbeat))
+        .route("/__lbheartbeat__", get(|| async { StatusCode::OK }))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(OWNER_BODY_LIMIT))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+/// Gives every request an id (uuid v7, in `X-Request-Id` and in every log line of the
+/// request), logs one line per request without headers, query or body, and sets the
+/// security headers of every response.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::now_v7();
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let start = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = start.elapsed().as_millis() as u64,
+            "answered"
+        );
+    });
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    for (name, value) in [
+        (
+            header::CACHE_CONTROL,
+            "private, no-cache, no-store, must-revalidate, max-age=0",
+        ),
+        (header::PRAGMA, "no-cache"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+             base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ] {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn config(State(state): State<AppState>) -> Json<ConfigResponse> {
+    let c = &state.config;
+    Json(ConfigResponse {
+        limits: Limits {
+            MAX_FILE_SIZE: c.max_file_size,
+            MAX_DOWNLOADS: c.max_downloads,
+            MAX_EXPIRE_SECONDS: c.max_expiry,
+            MAX_FILES_PER_ARCHIVE: 64,
+            MAX_ARCHIVES_PER_USER: 16,
+        },
+        defaults: Defaults {
+            DOWNLOADS: c.default_downloads,
+            DOWNLOAD_COUNTS: c.download_choices.clone(),
+            EXPIRE_TIMES_SECONDS: c.expiry_choices.clone(),
+            EXPIRE_SECONDS: c.default_expiry,
+        },
+        web_ui: serde_json::Map::new(),
+    })
+}
+
+async fn version() -> Json<VersionResponse> {
+    Json(VersionResponse {
+        version: SEND_VERSION.to_owned(),
+        commit: concat!("sealdrop-", env!("CARGO_PKG_VERSION")).to_owned(),
+        source: env!("CARGO_PKG_REPOSITORY").to_owned(),
+    })
+}
+
+async fn heartbeat(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    state.meta.ping().await?;
+    state.blobs.ping().await?;
+    Ok(StatusCode::OK)
+}
+
+/// `WWW-Authenticate: send-v1 <nonce>`.
+fn nonce_header(nonce: &str) -> [(HeaderName, HeaderValue); 1] {
+    let value = HeaderValue::from_str(&format!("send-v1 {nonce}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("send-v1"));
+    [(header::WWW_AUTHENTICATE, value)]
+}
+
+/// Parses a file id from a path; malformed ids are simply not found.
+fn file_id(raw: &str) -> Result<sealdrop_protocol::api::FileId, ApiError> {
+    sealdrop_protocol::api::FileId::parse(raw).ok_or(ApiError::NotFound)
+}
+
+/// Time to live in milliseconds, as Send reports it.
+fn ttl(expires_at: u64, now: u64) -> u64 {
+    expires_at.saturating_sub(now)
+}
+
+/// A 200 answer with `{"ok":true}`, for owner operations.
+fn ok() -> Response {
+    Json(serde_json::json!({ "ok": true })).into_response()
+}

@@ -1,0 +1,57 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::meta::MetaStore;
+use crate::storage::BlobStore;
+
+/// The shared state of the server: configuration, stores, clock, sweeper wake-up.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The metadata store.
+    pub meta: Arc<dyn MetaStore>,
+    /// The blob store.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The clock every expiry decision uses.
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the sweeper (a new upload may expire before its current deadline).
+    pub sweeper: Arc<Notify>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Deletes a blob whose row is already gone, then its tombstone. Failures are logged;
+    /// the tombstone stays and the sweeper retries.
+    pub async fn delete_blob(&self, blob_key: &str) {
+        match self.blobs.delete(blob_key).await {
+            Ok(()) => {
+                if let Err(e) = self.meta.clear_tombstone(blob_key).await {
+                    tracing::warn!(error = format!("{e:#}"), "clearing a tombstone failed");
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "deleting a blob failed; the sweeper will retry"
+            ),
+        }
+    }
+
+    /// Deletes a blob in the background (the caller has answered already).
+    pub fn delete_blob_later(&self, blob_key: String) {
+        let state = self.clone();
+        tokio::spawn(async move { state.delete_blob(&blob_key).await });
+    }
+}

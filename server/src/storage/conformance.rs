@@ -1,0 +1,319 @@
+//! The conformance suite every [`BlobStore`] implementation runs: the same properties,
+//! no mocks.
+//!
+//! Give [`run_all`] a store nobody else uses while it runs: one property discards
+//! *every* pending object of the store. Keys are random, and every property deletes the
+//! blobs it created, so a store shared between runs (an S3 test bucket) stays clean.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+
+use super::{BlobStore, BlobWriter};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Runs every property against `store`, one after another.
+pub(crate) async fn run_all(store: &dyn BlobStore) {
+    ping_works(store).await;
+    missing_blob_is_none(store).await;
+    round_trips(store).await;
+    invisible_before_commit(store).await;
+    invisible_after_abort(store).await;
+    invisible_after_drop(store).await;
+    commit_replaces_nothing_else(store).await;
+    delete_makes_invisible_and_is_idempotent(store).await;
+    list_older_than_lists_committed_only(store).await;
+    list_older_than_respects_limit(store).await;
+    discard_pending_removes_abandoned(store).await;
+    discard_pending_spares_recent(store).await;
+    concurrent_writers_do_not_interfere(store).await;
+}
+
+/// A fresh key in the server's format (`<days>-<16 hex>`).
+fn key() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("1-{}", &id[..16])
+}
+
+/// `len` deterministic, seed-dependent bytes that show misplaced or repeated chunks.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Writes `bytes` in chunks of the cycling `sizes` (a zero size writes an empty chunk).
+async fn write_chunked(writer: &mut dyn BlobWriter, bytes: &[u8], sizes: &[usize]) {
+    let mut pos = 0;
+    for &size in sizes.iter().cycle() {
+        if pos >= bytes.len() {
+            break;
+        }
+        let end = (pos + size).min(bytes.len());
+        writer
+            .write(Bytes::copy_from_slice(&bytes[pos..end]))
+            .await
+            .unwrap();
+        pos = end;
+    }
+}
+
+/// Writes and commits a blob in one go, checking the returned length.
+async fn put(store: &dyn BlobStore, key: &str, bytes: &[u8]) {
+    let mut writer = store.begin(key).await.unwrap();
+    write_chunked(writer.as_mut(), bytes, &[65536]).await;
+    assert_eq!(writer.commit().await.unwrap(), bytes.len() as u64, "{key}");
+}
+
+/// Reads a blob back, checking the announced length against the bytes.
+async fn get(store: &dyn BlobStore, key: &str) -> Option<Vec<u8>> {
+    let reader = store.open(key).await.unwrap()?;
+    let mut bytes = Vec::new();
+    let mut stream = reader.stream;
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(reader.len, bytes.len() as u64, "announced length of {key}");
+    Some(bytes)
+}
+
+async fn ping_works(store: &dyn BlobStore) {
+    store.ping().await.unwrap();
+    store.ping().await.unwrap();
+}
+
+async fn missing_blob_is_none(store: &dyn BlobStore) {
+    assert!(store.open(&key()).await.unwrap().is_none());
+}
+
+async fn round_trips(store: &dyn BlobStore) {
+    let chunkings: [&[usize]; 3] = [&[1, 7919, 0, 65536], &[65536], &[7919]];
+    for (i, size) in [0, 1, 65536, 1024 * 1024 + 1].into_iter().enumerate() {
+        for (j, sizes) in chunkings.iter().enumerate() {
+            let key = key();
+            let bytes = data(size, (i * 10 + j) as u64);
+            let mut writer = store.begin(&key).await.unwrap();
+            write_chunked(writer.as_mut(), &bytes, sizes).await;
+            assert_eq!(writer.commit().await.unwrap(), size as u64, "size {size}");
+            let back = get(store, &key).await.unwrap();
+            assert!(back == bytes, "size {size}, chunks {sizes:?}: bytes differ");
+            store.delete(&key).await.unwrap();
+        }
+    }
+}
+
+async fn invisible_before_commit(store: &dyn BlobStore) {
+    let key = key();
+    let bytes = data(200_000, 1);
+    let mut writer = store.begin(&key).await.unwrap();
+    assert!(
+        store.open(&key).await.unwrap().is_none(),
+        "visible at begin"
+    );
+    write_chunked(writer.as_mut(), &bytes, &[7919]).await;
+    assert!(
+        store.open(&key).await.unwrap().is_none(),
+        "visible while writing"
+    );
+    assert_eq!(writer.commit().await.unwrap(), bytes.len() as u64);
+    assert!(get(store, &key).await.unwrap() == bytes);
+    store.delete(&key).await.unwrap();
+}
+
+async fn invisible_after_abort(store: &dyn BlobStore) {
+    let key = key();
+    let mut writer = store.begin(&key).await.unwrap();
+    write_chunked(writer.as_mut(), &data(200_000, 2), &[65536]).await;
+    writer.abort().await;
+    assert!(store.open(&key).await.unwrap().is_none());
+
+    // Aborting without writing anything works too.
+    let writer = store.begin(&key).await.unwrap();
+    writer.abort().await;
+    assert!(store.open(&key).await.unwrap().is_none());
+}
+
+async fn invisible_after_drop(store: &dyn BlobStore) {
+    let key = key();
+    let mut writer = store.begin(&key).await.unwrap();
+    write_chunked(writer.as_mut(), &data(200_000, 3), &[65536]).await;
+    drop(writer);
+    assert!(store.open(&key).await.unwrap().is_none());
+}
+
+async fn commit_replaces_nothing_else(store: &dyn BlobStore) {
+    let (a, b) = (key(), key());
+    let (bytes_a, bytes_b) = (data(100_000, 4), data(70_000, 5));
+    put(store, &a, &bytes_a).await;
+    put(store, &b, &bytes_b).await;
+    assert!(
+        get(store, &a).await.unwrap() == bytes_a,
+        "a changed by committing b"
+    );
+    assert!(get(store, &b).await.unwrap() == bytes_b);
+
+    // A writer of an existing key that is aborted or dropped leaves the blob intact.
+    let mut writer = store.begin(&a).await.unwrap();
+    writer.write(Bytes::from(data(10, 6))).await.unwrap();
+    writer.abort().await;
+    let mut writer = store.begin(&a).await.unwrap();
+    writer.write(Bytes::from(data(10, 7))).await.unwrap();
+    drop(writer);
+    assert!(
+        get(store, &a).await.unwrap() == bytes_a,
+        "a changed by a writer of a"
+    );
+
+    // Deleting one leaves the other.
+    store.delete(&a).await.unwrap();
+    assert!(
+        get(store, &b).await.unwrap() == bytes_b,
+        "b changed by deleting a"
+    );
+    store.delete(&b).await.unwrap();
+}
+
+async fn delete_makes_invisible_and_is_idempotent(store: &dyn BlobStore) {
+    let key = key();
+    put(store, &key, b"to be deleted").await;
+    assert!(store.open(&key).await.unwrap().is_some());
+    store.delete(&key).await.unwrap();
+    assert!(store.open(&key).await.unwrap().is_none());
+    store.delete(&key).await.unwrap();
+    assert!(store.open(&key).await.unwrap().is_none());
+    // Deleting what never existed succeeds too.
+    store.delete(&self::key()).await.unwrap();
+}
+
+async fn list_older_than_lists_committed_only(store: &dyn BlobStore) {
+    let (committed, pending) = (key(), key());
+    put(store, &committed, b"committed").await;
+    let mut writer = store.begin(&pending).await.unwrap();
+    writer.write(Bytes::from_static(b"pending")).await.unwrap();
+
+    let listed = store
+        .list_older_than(SystemTime::now() + HOUR, usize::MAX)
+        .await
+        .unwrap();
+    assert!(listed.contains(&committed), "committed blob not listed");
+    assert!(!listed.contains(&pending), "pending blob listed");
+    // Only keys: no pending-object names or paths.
+    for listed_key in &listed {
+        assert!(
+            !listed_key.starts_with('.') && !listed_key.contains('/'),
+            "{listed_key:?}"
+        );
+    }
+
+    let old = store
+        .list_older_than(SystemTime::now() - HOUR, usize::MAX)
+        .await
+        .unwrap();
+    assert!(
+        !old.contains(&committed),
+        "a fresh blob is not older than an hour ago"
+    );
+
+    writer.abort().await;
+    store.delete(&committed).await.unwrap();
+    let listed = store
+        .list_older_than(SystemTime::now() + HOUR, usize::MAX)
+        .await
+        .unwrap();
+    assert!(!listed.contains(&committed), "deleted blob still listed");
+}
+
+async fn list_older_than_respects_limit(store: &dyn BlobStore) {
+    let keys: Vec<String> = (0..3).map(|_| key()).collect();
+    for key in &keys {
+        put(store, key, b"x").await;
+    }
+    let later = SystemTime::now() + HOUR;
+    assert!(store.list_older_than(later, 0).await.unwrap().is_empty());
+    assert_eq!(store.list_older_than(later, 1).await.unwrap().len(), 1);
+    assert_eq!(store.list_older_than(later, 2).await.unwrap().len(), 2);
+    for key in &keys {
+        store.delete(key).await.unwrap();
+    }
+}
+
+async fn discard_pending_removes_abandoned(store: &dyn BlobStore) {
+    let key = key();
+    let mut writer = store.begin(&key).await.unwrap();
+    write_chunked(writer.as_mut(), &data(300_000, 8), &[65536]).await;
+
+    let discarded = store
+        .discard_pending(SystemTime::now() + HOUR)
+        .await
+        .unwrap();
+    assert!(discarded >= 1, "the open pending object was not discarded");
+    assert!(store.open(&key).await.unwrap().is_none());
+
+    // Its writer can no longer make it visible.
+    assert!(
+        writer.commit().await.is_err(),
+        "commit of a discarded pending object"
+    );
+    assert!(store.open(&key).await.unwrap().is_none());
+    // Nothing is left to discard.
+    assert_eq!(
+        store
+            .discard_pending(SystemTime::now() + HOUR)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn discard_pending_spares_recent(store: &dyn BlobStore) {
+    let key = key();
+    let bytes = data(100_000, 9);
+    let mut writer = store.begin(&key).await.unwrap();
+    write_chunked(writer.as_mut(), &bytes, &[7919]).await;
+    store
+        .discard_pending(SystemTime::now() - HOUR)
+        .await
+        .unwrap();
+    assert_eq!(writer.commit().await.unwrap(), bytes.len() as u64);
+    assert!(get(store, &key).await.unwrap() == bytes);
+    store.delete(&key).await.unwrap();
+}
+
+async fn concurrent_writers_do_not_interfere(store: &dyn BlobStore) {
+    let jobs = (0..10u64).map(|i| async move {
+        let key = key();
+        let bytes = data(100_000 + i as usize * 1000, 100 + i);
+        let mut writer = store.begin(&key).await.unwrap();
+        for chunk in bytes.chunks(4096 + i as usize) {
+            writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+            // Interleave with the other writers.
+            tokio::task::yield_now().await;
+        }
+        // Every other writer aborts, while the others are still writing.
+        if i % 2 == 0 {
+            assert_eq!(writer.commit().await.unwrap(), bytes.len() as u64);
+        } else {
+            writer.abort().await;
+        }
+        (i, key, bytes)
+    });
+    let results = futures_util::future::join_all(jobs).await;
+    for (i, key, bytes) in results {
+        let back = get(store, &key).await;
+        if i % 2 == 0 {
+            assert!(back.unwrap() == bytes, "writer {i}: bytes differ");
+            store.delete(&key).await.unwrap();
+        } else {
+            assert!(back.is_none(), "writer {i}: aborted blob visible");
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! The filesystem blob store: one file per blob in one directory.
+//!
+//! # Layout on disk
+//!
+//! ```text
+//! <dir>/
+//!   7-0123456789abcdef          a committed blob, named by its key
+//!   .pending-<uuid v4>          a pending object: an upload in progress, or a leftover
+//! ```
+//!
+//! Keys are validated before they touch the filesystem: 1 to 128 characters of
+//! `[A-Za-z0-9_-]`, not starting with `-`. A key can therefore never contain a `/`, never
+//! be `.` or `..`, and never start with `.`, so it can neither escape the directory nor
+//! collide with a pending object. Names of pending objects come from a uuid, never from
+//! user input.
+//!
+//! # Commit protocol
+//!
+//! 1. [`BlobStore::begin`] creates `.pending-<uuid>` (`create_new`, in the same directory
+//!    so the final rename stays within one filesystem and is atomic).
+//! 2. Chunks are appended through a buffer and counted.
+//! 3. [`BlobWriter::commit`] flushes the buffer and `fsync`s the file, so its contents are
+//!    durable before it gets a name anyone reads;
+//! 4. renames it onto the key, atomically replacing nothing but that one name;
+//! 5. `fsync`s the directory, so the rename itself survives a crash.
+//!
+//! # Why a partial file can never be served
+//!
+//! Readers only ever open names that are valid keys, and a key name only comes into
+//! existence through the rename of step 4, which happens after the complete contents were
+//! written and synced. A crash or disconnect before that leaves only a `.pending-*` file,
+//! which no key can name; [`BlobWriter::abort`], dropping the writer, or
+//! [`BlobStore::discard_pending`] (the sweeper, after a crash) remove it. A writer whose
+//! `write` failed refuses to commit, and a writer whose temp file was discarded fails at
+//! the rename. An open reader holds its own file handle, so a concurrent delete cannot
+//! truncate what it is streaming.
+
+use std::fmt;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::{AsyncWriteExt as _, BufWriter};
+
+use super::{BlobReader, BlobResult, BlobStore, BlobWriter};
+
+/// Prefix of pending objects (temp files).
+const PENDING_PREFIX: &str = ".pending-";
+/// Longest accepted key.
+const MAX_KEY_LEN: usize = 128;
+/// Write buffer per upload.
+const WRITE_BUFFER: usize = 256 * 1024;
+/// Read chunk size of downloads.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Blobs as files in one directory. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    dir: PathBuf,
+}
+
+impl FsStore {
+    /// Opens (creating it if needed) the blob directory `dir` and checks it is writable.
+    pub async fn open(dir: &Path) -> anyhow::Result<Self> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("cannot create blob directory {}", dir.display()))?;
+        let store = Self {
+            dir: dir.to_path_buf(),
+        };
+        store
+            .ping()
+            .await
+            .with_context(|| format!("blob directory {} is not writable", dir.display()))?;
+        Ok(store)
+    }
+
+    /// The directory holding the blobs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of the blob `key`, after validating the key.
+    fn blob_path(&self, key: &str) -> BlobResult<PathBuf> {
+        validate_key(key)?;
+        Ok(self.dir.join(key))
+    }
+
+    /// A fresh pending-object path.
+    fn pending_path(&self) -> PathBuf {
+        self.dir
+            .join(format!("{PENDING_PREFIX}{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+/// Checks a key is safe as a file name: 1..=128 chars of `[A-Za-z0-9_-]`, not starting
+/// with `.` or `-`.
+fn validate_key(key: &str) -> BlobResult<()> {
+    if key.is_empty() {
+        anyhow::bail!("invalid blob key: empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        anyhow::bail!(
+            "invalid blob key: {} bytes, longer than {MAX_KEY_LEN}",
+            key.len()
+        );
+    }
+    let charset_ok = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !charset_ok || key.starts_with(['.', '-']) {
+        anyhow::bail!("invalid blob key {key:?}");
+    }
+    Ok(())
+}
+
+/// Fsyncs a directory so renames and unlinks in it are durable.
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)?
+    }
+    #[cfg(not(unix))]
+    {
+        // Directories cannot be opened (or need no fsync) on other platforms.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsStore {
+    async fn begin(&self, key: &str) -> BlobResult<Box<dyn BlobWriter>> {
+        let final_path = self.blob_path(key)?;
+        let tmp_path = self.pending_path();
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)
+            .await
+            .with_context(|| {
+                format!(
+                    "creating pending file for blob {key} in {}",
+                    self.dir.display()
+                )
+            })?;
+        Ok(Box::new(FsWriter {
+            key: key.to_owned(),
+            dir: self.dir.clone(),
+            tmp_path,
+            final_path,
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            len: 0,
+            failed: false,
+            finished: false,
+        }))
+    }
+
+    async fn open(&self, key: &str) -> BlobResult<Option<BlobReader>> {
+        let path = self.blob_path(key)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening blob {key}")),
+        };
+        // Length of the very file we opened: a concurrent delete cannot change it.
+        let meta = file
+            .metadata()
+            .await
+            .with_context(|| format!("reading metadata of blob {key}"))?;
+        if !meta.is_file() {
+            anyhow::bail!("blob {key} is not a regular file");
+        }
+        Ok(Some(BlobReader {
+            len: meta.len(),
+            stream: Box::pin(tokio_util::io::ReaderStream::with_capacity(
+                file, READ_CHUNK,
+            )),
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> BlobResult<()> {
+        let path = self.blob_path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting blob {key}")),
+        }
+    }
+
+    async fn list_older_than(&self, before: SystemTime, limit: usize) -> BlobResult<Vec<String>> {
+        let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
+        let mut entries = tokio::fs::read_dir(&self.dir)
+            .await
+            .with_context(|| format!("listing blob directory {}", self.dir.display()))?;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .with_context(|| format!("listing blob directory {}", self.dir.display()))?
+        {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            // Pending objects start with `.`; anything else that is not a key is not ours.
+            if name.starts_with('.') || validate_key(&name).is_err() {
+                continue;
+            }
+            let meta = match entry.metadata().await {
+                Ok(meta) => meta,
+                // Deleted while we were listing.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading metadata of blob {name}"));
+                }
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta
+                .modified()
+                .with_context(|| format!("reading mtime of blob {name}"))?;
+            if modified < before {
+                found.push(name);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn discard_pending(&self, before: SystemTime) -> BlobResult<usize> {
+        let mut entries = tokio::fs::read_dir(&self.dir)
+            .await
+            .with_context(|| format!("listing blob directory {}", self.dir.display()))?;
+        let mut removed = 0;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .with_context(|| format!("listing blob directory {}", self.dir.display()))?
+        {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !name.starts_with(PENDING_PREFIX) {
+                continue;
+            }
+            let modified = match entry.metadata().await.and_then(|m| m.modified()) {
+                Ok(modified) => modified,
+                // Committed or aborted meanwhile.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "cannot stat pending blob file");
+                    continue;
+                }
+            };
+            if modified >= before {
+                continue;
+            }
+            match tokio::fs::remove_file(entry.path()).await {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                // One stubborn file must not stop the sweep of the others.
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "cannot remove pending blob file");
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn ping(&self) -> BlobResult<()> {
+        let probe = self.pending_path();
+        let result = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+                .await
+                .context("creating probe file")?;
+            file.write_all(b"ping")
+                .await
+                .context("writing probe file")?;
+            file.flush().await.context("writing probe file")?;
+            drop(file);
+            tokio::fs::remove_file(&probe)
+                .await
+                .context("removing probe file")
+        }
+        .await;
+        if result.is_err() {
+            // Best effort: leave no probe behind (the sweeper would get it otherwise).
+            let _ = tokio::fs::remove_file(&probe).await;
+        }
+        result.with_context(|| format!("blob directory {} unusable", self.dir.display()))
+    }
+}
+
+/// A blob being written to `.pending-<uuid>`.
+struct FsWriter {
+    key: String,
+    dir: PathBuf,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    /// `None` once closed.
+    file: Option<BufWriter<tokio::fs::File>>,
+    /// Bytes accepted so far.
+    len: u64,
+    /// A write failed: the contents are unknown, so this writer must never commit.
+    failed: bool,
+    /// Committed or aborted: nothing left for `Drop` to clean up.
+    finished: bool,
+}
+
+impl fmt::Debug for FsWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FsWriter")
+            .field("key", &self.key)
+            .field("tmp_path", &self.tmp_path)
+            .field("len", &self.len)
+            .field("failed", &self.failed)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FsWriter {
+    /// Flushes, syncs and renames; on error the caller's drop removes the temp file.
+    async fn commit_inner(&mut self) -> BlobResult<u64> {
+        let key = &self.key;
+        if self.failed {
+            anyhow::bail!("blob {key}: refusing to commit after a failed write");
+        }
+        let mut file = self
+            .file
+            .take()
+            .with_context(|| format!("blob {key}: writer already closed"))?;
+        file.flush()
+            .await
+            .with_context(|| format!("flushing blob {key}"))?;
+        let file = file.into_inner();
+        file.sync_all()
+            .await
+            .with_context(|| format!("syncing blob {key}"))?;
+        drop(file);
+        tokio::fs::rename(&self.tmp_path, &self.final_path)
+            .await
+            .with_context(|| format!("committing blob {key} (rename of its pending file)"))?;
+        // The temp name is gone: nothing for `Drop` to remove any more.
+        self.finished = true;
+        if let Err(e) = sync_dir(&self.dir).await {
+            // Not durable: take the blob back (best effort) so the caller's failure
+            // leaves nothing behind; the orphan sweep gets it otherwise.
+            let _ = tokio::fs::remove_file(&self.final_path).await;
+            return Err(e)
+                .with_context(|| format!("syncing blob directory after committing blob {key}"));
+        }
+        Ok(self.len)
+    }
+}
+
+#[async_trait]
+impl BlobWriter for FsWriter {
+    async fn write(&mut self, chunk: Bytes) -> BlobResult<()> {
+        let key = &self.key;
+        if self.failed {
+            anyhow::bail!("blob {key}: writing after a failed write");
+        }
+        let file = self
+            .file
+            .as_mut()
+            .with_context(|| format!("blob {key}: writer already closed"))?;
+        if let Err(e) = file.write_all(&chunk).await {
+            self.failed = true;
+            return Err(e).with_context(|| format!("writing blob {key}"));
+        }
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> BlobResult<u64> {
+        self.commit_inner().await
+        // On error, dropping `self` removes the temp file.
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        // Close the file before unlinking it.
+        drop(self.file.take());
+        self.finished = true;
+        match tokio::fs::remove_file(&self.tmp_path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(
+                    key = %self.key,
+                    error = %e,
+                    "cannot remove pending blob file; the sweeper will"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, FsStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FsStore::open(&tmp.path().join("blobs")).await.unwrap();
+        (tmp, store)
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn conformance() {
+        let (_tmp, store) = store().await;
+        super::super::conformance::run_all(&store).await;
+        // The suite cleans up after itself, pending objects included.
+        assert_eq!(entries(store.dir()), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn open_creates_nested_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a").join("b");
+        let store = FsStore::open(&dir).await.unwrap();
+        assert!(dir.is_dir());
+        // The writability probe leaves nothing behind.
+        assert!(entries(store.dir()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn open_fails_on_a_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("not-a-dir");
+        std::fs::write(&path, b"x").unwrap();
+        let err = FsStore::open(&path).await.unwrap_err();
+        assert!(format!("{err:#}").contains("not-a-dir"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn aborted_writer_leaves_no_file() {
+        let (_tmp, store) = store().await;
+        let mut w = store.begin("1-00000000000000aa").await.unwrap();
+        w.write(Bytes::from(vec![7u8; 300_000])).await.unwrap();
+        assert_eq!(entries(store.dir()).len(), 1, "the pending file exists");
+        w.abort().await;
+        assert!(entries(store.dir()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn dropped_writer_leaves_no_file() {
+        let (_tmp, store) = store().await;
+        let mut w = store.begin("1-00000000000000bb").await.unwrap();
+        w.write(Bytes::from(vec![7u8; 300_000])).await.unwrap();
+        drop(w);
+        assert!(entries(store.dir()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn committed_blob_is_the_only_file() {
+        let (_tmp, store) = store().await;
+        let mut w = store.begin("1-00000000000000cc").await.unwrap();
+        w.write(Bytes::from_static(b"hello")).await.unwrap();
+        assert_eq!(w.commit().await.unwrap(), 5);
+        assert_eq!(entries(store.dir()), vec!["1-00000000000000cc".to_owned()]);
+        assert_eq!(
+            std::fs::read(store.dir().join("1-00000000000000cc")).unwrap(),
+            b"hello"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_keys_are_rejected() {
+        let (tmp, store) = store().await;
+        let long = "a".repeat(129);
+        for key in [
+            "../x",
+            ".pending-x",
+            "",
+            "a/b",
+            ".",
+            "..",
+            "-a",
+            "a b",
+            "a\\b",
+            "a\0b",
+            "é",
+            "/etc/passwd",
+            long.as_str(),
+        ] {
+            assert!(store.begin(key).await.is_err(), "begin {key:?}");
+            assert!(store.open(key).await.is_err(), "open {key:?}");
+            assert!(store.delete(key).await.is_err(), "delete {key:?}");
+        }
+        assert!(entries(store.dir()).is_empty());
+        // Nothing was created next to the blob directory either.
+        assert_eq!(entries(tmp.path()), vec!["blobs".to_owned()]);
+        // The extremes that are valid.
+        for key in ["a", "A_-9", &"b".repeat(128)] {
+            assert!(validate_key(key).is_ok(), "{key:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_a_crash_are_discarded_by_age() {
+        let (_tmp, store) = store().await;
+        let old = store
+            .dir()
+            .join(".pending-0123456789abcdef0123456789abcdef");
+        let fresh = store
+            .dir()
+            .join(".pending-fedcba9876543210fedcba9876543210");
+        std::fs::write(&old, b"partial").unwrap();
+        std::fs::write(&fresh, b"partial").unwrap();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        assert_eq!(store.discard_pending(hour_ago).await.unwrap(), 1);
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        // Pending files are never listed as blobs, however old.
+        assert!(
+            store
+                .list_older_than(SystemTime::now() + Duration::from_secs(3600), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn foreign_files_are_not_listed() {
+        let (_tmp, store) = store().await;
+        std::fs::write(store.dir().join("README.txt"), b"x").unwrap();
+        std::fs::write(store.dir().join(".hidden"), b"x").unwrap();
+        std::fs::create_dir(store.dir().join("subdir")).unwrap();
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        assert!(store.list_older_than(later, 100).await.unwrap().is_empty());
+        assert_eq!(store.discard_pending(later).await.unwrap(), 0);
+        // A directory named like a key is not a blob.
+        assert!(store.open("subdir").await.is_err());
+    }
+}

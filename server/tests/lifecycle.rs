@@ -1,0 +1,311 @@
+//! Lifecycle guarantees: atomic download limits under concurrency, aborted downloads,
+//! expiry with an injected clock, cancelled uploads leave nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use sealdrop_protocol::Secret;
+use sealdrop_protocol::link::ShareLink;
+use sealdrop_server::clock::{Clock, ManualClock};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::*;
+
+/// One racer: retries on 401 (the nonce is shared and rotates), gives up on 404.
+/// Returns whether it downloaded the whole file.
+async fn racer(link: ShareLink, expected: Arc<Vec<u8>>) -> bool {
+    let key = link.secret().auth_key();
+    for _ in 0..500 {
+        let nonce = match fetch_nonce(&link).await {
+            Ok(n) => n,
+            Err(404) => return false,
+            Err(s) => panic!("exists answered {s}"),
+        };
+        let resp = signed_get(&link.api_url("download"), &key, &nonce).await;
+        match resp.status().as_u16() {
+            401 => continue,
+            404 => return false,
+            200 => {
+                let Ok(body) = resp.bytes().await else {
+                    return false;
+                };
+                return decrypt(link.secret(), &body).is_some_and(|p| p == *expected);
+            }
+            s => panic!("download answered {s}"),
+        }
+    }
+    panic!("no answer after 500 tries");
+}
+
+async fn race(server: &TestServer, dlimit: u32, racers: usize) -> usize {
+    let plain = Arc::new(content(100_000, dlimit as u8));
+    let up = upload_ws(
+        &server.base,
+        &plain,
+        UploadOptions {
+            dlimit: Some(dlimit),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..racers)
+        .map(|_| tokio::spawn(racer(up.link.clone(), plain.clone())))
+        .collect();
+    let mut complete = 0;
+    for t in tasks {
+        complete += usize::from(t.await.unwrap());
+    }
+    // Afterwards the file is gone.
+    assert_eq!(fetch_nonce(&up.link).await.unwrap_err(), 404);
+    complete
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn download_limit_one_under_50_racers() {
+    let server = TestServer::start().await;
+    for round in 0..20 {
+        assert_eq!(race(&server, 1, 50).await, 1, "round {round}");
+    }
+    server.healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn download_limit_five_under_50_racers() {
+    let server = TestServer::start().await;
+    for round in 0..5 {
+        assert_eq!(race(&server, 5, 50).await, 5, "round {round}");
+    }
+}
+
+async fn info(up: &Uploaded) -> serde_json::Value {
+    let (status, body) = owner_post(&up.link, "info", json!({"owner_token": up.owner})).await;
+    assert_eq!(status, 200);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_download_does_not_count() {
+    let server = TestServer::start().await;
+    // Larger than the loopback socket buffers, so the server is still sending when the
+    // client leaves (a download whose last byte was written counts).
+    let plain = content(48 * 1024 * 1024, 9);
+    let up = upload_ws(&server.base, &plain, UploadOptions::default())
+        .await
+        .unwrap();
+    let key = up.link.secret().auth_key();
+    let nonce = fetch_nonce(&up.link).await.unwrap();
+    let mut resp = signed_get(&up.link.api_url("download"), &key, &nonce).await;
+    assert_eq!(resp.status(), 200);
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(resp);
+    // The slot comes back once the server notices the client left.
+    let mut ok = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(r) = download(&up.link).await {
+            ok = Some(r);
+            break;
+        }
+    }
+    assert!(ok.expect("the slot was never released").1 == plain);
+    assert_eq!(
+        fetch_nonce(&up.link).await.unwrap_err(),
+        404,
+        "dlimit 1 is now used"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_served_after_expiry_and_the_sweeper_removes_the_blob() {
+    let clock = ManualClock::new(sealdrop_server::clock::SystemClock.now());
+    let server = TestServer::start_with_clock(clock.clone()).await;
+    let plain = content(70_000, 2);
+    let up = upload_ws(
+        &server.base,
+        &plain,
+        UploadOptions {
+            time_limit: Some(60),
+            dlimit: Some(10),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(download(&up.link).await.unwrap().1 == plain);
+    let key = up.link.secret().auth_key();
+    let nonce = fetch_nonce(&up.link).await.unwrap();
+    clock.advance(Duration::from_millis(59_999));
+    assert_eq!(info(&up).await["ttl"], 1);
+    clock.advance(Duration::from_millis(1));
+    // At expires_at exactly, everything is gone, before any sweep.
+    assert_eq!(fetch_nonce(&up.link).await.unwrap_err(), 404);
+    for op in ["metadata", "download"] {
+        let r = signed_get(&up.link.api_url(op), &key, &nonce).await;
+        assert_eq!(r.status(), 404, "{op}");
+    }
+    assert_eq!(
+        reqwest::get(up.link.download_page())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (status, _) = owner_post(&up.link, "info", json!({"owner_token": up.owner})).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        server.blob_files().len(),
+        1,
+        "the blob waits for the sweeper"
+    );
+    let report = sealdrop_server::expiry::sweep_once(&server.state)
+        .await
+        .unwrap();
+    assert_eq!((report.expired, report.blobs_deleted), (1, 1));
+    assert!(server.blob_files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_download_deletes_row_and_blob() {
+    let server = TestServer::start().await;
+    let up = upload_ws(
+        &server.base,
+        b"twice",
+        UploadOptions {
+            dlimit: Some(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(download(&up.link).await.unwrap().1, b"twice");
+    assert_eq!(info(&up).await["dtotal"], 1);
+    assert_eq!(download(&up.link).await.unwrap().1, b"twice");
+    assert_eq!(fetch_nonce(&up.link).await.unwrap_err(), 404);
+    for _ in 0..100 {
+        if server.blob_files().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("blob left behind: {:?}", server.blob_files());
+}
+
+async fn wait_empty(server: &TestServer) {
+    for _ in 0..200 {
+        if server.blob_files().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("files left behind: {:?}", server.blob_files());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_websocket_upload_leaves_nothing() {
+    let server = TestServer::start().await;
+    let secret = Secret::generate().unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
+        .await
+        .unwrap();
+    let req = json!({
+        "fileMetadata": sealdrop_protocol::Metadata::single("x", 1 << 20, "a/b").encrypt(&secret.metadata_key()),
+        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
+        "timeLimit": 300, "dlimit": 1
+    });
+    ws.send(Message::text(req.to_string())).await.unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    let cipher = encrypt(&secret, &content(1 << 20, 1));
+    for frame in cipher[..300_000].chunks(65536) {
+        ws.send(Message::binary(frame.to_vec())).await.unwrap();
+    }
+    // Wait until the pending file exists, then drop the connection without a close frame.
+    for _ in 0..100 {
+        if !server.blob_files().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(ws);
+    wait_empty(&server).await;
+    let link = ShareLink::from_download_url(answer["url"].as_str().unwrap(), secret).unwrap();
+    assert_eq!(fetch_nonce(&link).await.unwrap_err(), 404);
+    server.healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_http_upload_leaves_nothing() {
+    let server = TestServer::start().await;
+    let secret = Secret::generate().unwrap();
+    let cipher = encrypt(&secret, &content(1 << 20, 1));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let request = reqwest::Client::new()
+        .post(format!("{}/api/upload", server.base))
+        .header(
+            "x-file-metadata",
+            sealdrop_protocol::Metadata::single("x", 1 << 20, "a/b")
+                .encrypt(&secret.metadata_key()),
+        )
+        .header(
+            "authorization",
+            format!("send-v1 {}", secret.auth_key().to_base64url()),
+        )
+        .body(body)
+        .send();
+    let sender = async {
+        for frame in cipher[..300_000].chunks(65536) {
+            tx.send(Ok(frame.to_vec())).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tx.send(Err(std::io::Error::other("client gave up")))
+            .await
+            .unwrap();
+    };
+    let (result, ()) = tokio::join!(request, sender);
+    if let Ok(resp) = result {
+        assert_ne!(resp.status(), 200);
+    }
+    wait_empty(&server).await;
+    server.healthy().await;
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_survive_a_restart() {
+    let server = TestServer::start().await;
+    let up = upload_ws(&server.base, b"persist", UploadOptions::default())
+        .await
+        .unwrap();
+    // Stop, then start a new server on the same data directory.
+    let dir = server.stop().await;
+    let keep = dir.path().join("data");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = sealdrop_server::Config::with_data_dir(&keep);
+    config.base_url = format!("http://{addr}");
+    let state = sealdrop_server::open_state(config, Arc::new(sealdrop_server::clock::SystemClock))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(sealdrop_server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let moved = ShareLink::parse(&format!(
+        "http://{addr}/download/{}/#{}",
+        up.id,
+        up.link.secret().to_base64url()
+    ))
+    .unwrap();
+    assert_eq!(download(&moved).await.unwrap().1, b"persist");
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}

@@ -1,0 +1,11 @@
+//! The server's tests over real sockets on 127.0.0.1 (one test binary, several modules).
+#![allow(
+    unreachable_pub,
+    reason = "test helpers are shared between modules of one test binary"
+)]
+
+mod support;
+
+mod api;
+mod bad_input;
+mod lifecycle;

@@ -1,0 +1,313 @@
+//! Test harness: a real server on 127.0.0.1:0 in-process, and a Send v3 client built
+//! from `sealdrop-protocol` (WebSocket and HTTP uploads, signed downloads).
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use sealdrop_protocol::api::{MetadataResponse, UploadResponse, WsStatus, WsUploadRequest};
+use sealdrop_protocol::link::ShareLink;
+use sealdrop_protocol::{Decryptor, Encryptor, Metadata, Secret, auth};
+use sealdrop_server::clock::{Clock, ManualClock, SystemClock};
+use sealdrop_server::{AppState, Config};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A server running in this process on a free loopback port.
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::start_with(|_| {}, clock).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::with_data_dir(dir.path().join("data"));
+        config.base_url = format!("http://{addr}");
+        config.listen = addr;
+        configure(&mut config);
+        config.max_encrypted_size =
+            sealdrop_protocol::ece::encrypted_size(config.max_file_size).unwrap();
+        let state = sealdrop_server::open_state(config, clock).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(sealdrop_server::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server, waits for it, and hands over its data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    pub fn blob_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data").join("blobs")
+    }
+
+    /// Every file in the blob directory (committed or pending).
+    pub fn blob_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.blob_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn healthy(&self) {
+        let r = reqwest::get(format!("{}/__heartbeat__", self.base))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Deterministic test content.
+pub fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 131 + seed as usize) % 253) as u8)
+        .collect()
+}
+
+pub fn encrypt(secret: &Secret, plain: &[u8]) -> Vec<u8> {
+    let mut enc = Encryptor::new(secret).unwrap();
+    let mut out = Vec::new();
+    enc.update(plain, &mut out).unwrap();
+    enc.finish(&mut out).unwrap();
+    out
+}
+
+pub fn decrypt(secret: &Secret, cipher: &[u8]) -> Option<Vec<u8>> {
+    let mut dec = Decryptor::new(secret);
+    let mut out = Vec::new();
+    dec.update(cipher, &mut out).ok()?;
+    dec.finish(&mut out).ok()?;
+    Some(out)
+}
+
+/// An upload's result as a client sees it.
+#[derive(Debug)]
+pub struct Uploaded {
+    pub link: ShareLink,
+    pub owner: String,
+    pub id: String,
+    pub url: String,
+}
+
+/// Options of an upload.
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    pub time_limit: Option<u64>,
+    pub dlimit: Option<u32>,
+    /// Bytes per binary frame (default: one record).
+    pub frame: Option<usize>,
+}
+
+pub fn ws_url(base: &str) -> String {
+    format!("{}/api/ws", base.replacen("http", "ws", 1))
+}
+
+fn request(secret: &Secret, name: &str, len: usize, o: &UploadOptions) -> WsUploadRequest {
+    WsUploadRequest {
+        file_metadata: Metadata::single(name, len as u64, "application/octet-stream")
+            .encrypt(&secret.metadata_key()),
+        authorization: auth::format_header(&secret.auth_key().to_base64url()),
+        bearer: None,
+        time_limit: o.time_limit,
+        dlimit: o.dlimit,
+    }
+}
+
+/// Uploads over the WebSocket route; `Err(status)` if the server answered an error.
+pub async fn upload_ws(base: &str, plain: &[u8], o: UploadOptions) -> Result<Uploaded, u16> {
+    let secret = Secret::generate().unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(base))
+        .await
+        .unwrap();
+    let req = request(&secret, "file.bin", plain.len(), &o);
+    ws.send(Message::text(serde_json::to_string(&req).unwrap()))
+        .await
+        .unwrap();
+    let first = next_text(&mut ws).await;
+    let answer: UploadResponse = match serde_json::from_str(&first) {
+        Ok(a) => a,
+        Err(_) => {
+            let status: WsStatus = serde_json::from_str(&first).unwrap();
+            return Err(match status {
+                WsStatus::Error { error } => error,
+                WsStatus::Ok { .. } => panic!("ok before any data"),
+            });
+        }
+    };
+    let cipher = encrypt(&secret, plain);
+    for frame in cipher.chunks(o.frame.unwrap_or(65536)) {
+        if ws.send(Message::binary(frame.to_vec())).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.send(Message::binary(vec![0u8])).await;
+    let last = next_text(&mut ws).await;
+    match serde_json::from_str::<WsStatus>(&last).unwrap() {
+        WsStatus::Ok { ok: true } => Ok(Uploaded {
+            link: ShareLink::from_download_url(&answer.url, secret).unwrap(),
+            owner: answer.owner_token,
+            id: answer.id,
+            url: answer.url,
+        }),
+        WsStatus::Ok { .. } => panic!("ok: false"),
+        WsStatus::Error { error } => Err(error),
+    }
+}
+
+pub async fn next_text<S>(ws: &mut S) -> String
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(Message::Close(_))) | None => return String::new(),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("websocket error: {e}"),
+        }
+    }
+}
+
+/// Uploads over the plain HTTP route.
+pub async fn upload_http(base: &str, plain: &[u8], o: UploadOptions) -> Result<Uploaded, u16> {
+    let secret = Secret::generate().unwrap();
+    let req = request(&secret, "file.bin", plain.len(), &o);
+    let mut r = reqwest::Client::new()
+        .post(format!("{base}/api/upload"))
+        .header("x-file-metadata", req.file_metadata)
+        .header(AUTHORIZATION, req.authorization);
+    if let Some(t) = o.time_limit {
+        r = r.header("x-expire-seconds", t.to_string());
+    }
+    if let Some(d) = o.dlimit {
+        r = r.header("x-download-limit", d.to_string());
+    }
+    let resp = r.body(encrypt(&secret, plain)).send().await.unwrap();
+    if !resp.status().is_success() {
+        return Err(resp.status().as_u16());
+    }
+    assert!(resp.headers().get(WWW_AUTHENTICATE).is_some());
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        answer["owner"], answer["ownerToken"],
+        "both generations of clients"
+    );
+    Ok(Uploaded {
+        link: ShareLink::from_download_url(answer["url"].as_str().unwrap(), secret).unwrap(),
+        owner: answer["ownerToken"].as_str().unwrap().to_owned(),
+        id: answer["id"].as_str().unwrap().to_owned(),
+        url: answer["url"].as_str().unwrap().to_owned(),
+    })
+}
+
+/// The nonce in a `WWW-Authenticate: send-v1 <nonce>` header.
+pub fn nonce_of(resp: &reqwest::Response) -> Option<String> {
+    let v = resp.headers().get(WWW_AUTHENTICATE)?.to_str().ok()?;
+    v.strip_prefix("send-v1 ").map(str::to_owned)
+}
+
+/// Fetches the current nonce of a file (`GET /api/exists`).
+pub async fn fetch_nonce(link: &ShareLink) -> Result<String, u16> {
+    let resp = reqwest::get(link.api_url("exists")).await.unwrap();
+    if !resp.status().is_success() {
+        return Err(resp.status().as_u16());
+    }
+    Ok(nonce_of(&resp).unwrap())
+}
+
+/// A GET signed with `key` over `nonce`.
+pub async fn signed_get(
+    url: &str,
+    key: &sealdrop_protocol::keys::AuthKey,
+    nonce: &str,
+) -> reqwest::Response {
+    let raw = auth::b64u::decode_lenient(nonce).unwrap();
+    reqwest::Client::new()
+        .get(url)
+        .header(AUTHORIZATION, auth::format_header(&key.sign(&raw)))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The whole download flow: nonce, signed metadata, signed download, decryption.
+/// `Err(status)` on the first failing step.
+pub async fn download(link: &ShareLink) -> Result<(Metadata, Vec<u8>), u16> {
+    download_with_key(link, &link.secret().auth_key()).await
+}
+
+pub async fn download_with_key(
+    link: &ShareLink,
+    key: &sealdrop_protocol::keys::AuthKey,
+) -> Result<(Metadata, Vec<u8>), u16> {
+    let nonce = fetch_nonce(link).await?;
+    let resp = signed_get(&link.api_url("metadata"), key, &nonce).await;
+    if !resp.status().is_success() {
+        return Err(resp.status().as_u16());
+    }
+    let nonce = nonce_of(&resp).unwrap();
+    let meta: MetadataResponse = resp.json().await.unwrap();
+    let metadata = Metadata::decrypt(&link.secret().metadata_key(), &meta.metadata).unwrap();
+    let resp = signed_get(&link.api_url("download"), key, &nonce).await;
+    if !resp.status().is_success() {
+        return Err(resp.status().as_u16());
+    }
+    let body = resp.bytes().await.map_err(|_| 0u16)?;
+    let plain = decrypt(link.secret(), &body).ok_or(1u16)?;
+    Ok((metadata, plain))
+}
+
+/// POSTs an owner request; returns status and JSON body (if any).
+pub async fn owner_post(
+    link: &ShareLink,
+    op: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(link.api_url(op))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
