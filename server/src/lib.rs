@@ -70,6 +70,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         blobs: Arc::new(blobs),
         clock,
         sweeper: Arc::new(tokio::sync::Notify::new()),
+        transfers: tokio_util::task::TaskTracker::new(),
     })
 }
 
@@ -92,6 +93,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let grace = state.config.shutdown_grace;
+    let transfers = state.transfers.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx.clone())));
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -104,8 +106,15 @@ pub async fn serve(
         wait_for(stop_rx).await;
         tokio::time::sleep(grace).await;
     };
+    let drained = async {
+        server.await.context("the server failed")?;
+        // HTTP transfers are done; WebSocket uploads may still run.
+        transfers.close();
+        transfers.wait().await;
+        anyhow::Ok(())
+    };
     tokio::select! {
-        result = server => result.context("the server failed")?,
+        result = drained => result?,
         () = deadline => tracing::warn!("shutdown grace period over: cutting the remaining transfers"),
     }
     sweeper.abort();

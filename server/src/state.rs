@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -22,6 +23,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Wakes the sweeper (a new upload may expire before its current deadline).
     pub sweeper: Arc<Notify>,
+    /// WebSocket uploads in progress: they outlive their HTTP connection, so a graceful
+    /// shutdown waits for them here.
+    pub transfers: TaskTracker,
 }
 
 impl std::fmt::Debug for AppState {

@@ -309,3 +309,60 @@ async fn files_survive_a_restart() {
     tx.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_running_upload_finish_and_refuses_new_connections() {
+    let mut server = TestServer::start().await;
+    let secret = Secret::generate().unwrap();
+    let plain = content(300_000, 8);
+    let cipher = encrypt(&secret, &plain);
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
+        .await
+        .unwrap();
+    let req = json!({
+        "fileMetadata": sealdrop_protocol::Metadata::single("s", 300_000, "a/b").encrypt(&secret.metadata_key()),
+        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
+    });
+    ws.send(Message::text(req.to_string())).await.unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    ws.send(Message::binary(cipher[..100_000].to_vec()))
+        .await
+        .unwrap();
+
+    let stopped = server.begin_stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        reqwest::get(format!("{}/__lbheartbeat__", server.base))
+            .await
+            .is_err(),
+        "no new connections during shutdown"
+    );
+    ws.send(Message::binary(cipher[100_000..].to_vec()))
+        .await
+        .unwrap();
+    ws.send(Message::binary(vec![0])).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, r#"{"ok":true}"#);
+    stopped.await.unwrap().unwrap();
+
+    // The upload is there after a restart on the same data.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = sealdrop_server::Config::with_data_dir(server.dir.path().join("data"));
+    config.base_url = format!("http://{addr}");
+    let state = sealdrop_server::open_state(config, Arc::new(sealdrop_server::clock::SystemClock))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(sealdrop_server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let id = answer["id"].as_str().unwrap();
+    let link = ShareLink::parse(&format!(
+        "http://{addr}/download/{id}/#{}",
+        secret.to_base64url()
+    ))
+    .unwrap();
+    assert!(download(&link).await.unwrap().1 == plain);
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}

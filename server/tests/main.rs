@@ -9,3 +9,4 @@ mod support;
 mod api;
 mod bad_input;
 mod lifecycle;
+mod router;

@@ -55,6 +55,14 @@ impl TestServer {
         }
     }
 
+    /// Signals shutdown; the returned handle resolves when the server has stopped.
+    pub fn begin_stop(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().unwrap()
+    }
+
     /// Stops the server, waits for it, and hands over its data directory.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.stop.take() {

@@ -195,9 +195,13 @@ pub(super) async fn websocket(
         ws
     };
     let span = tracing::Span::current();
+    let running = state.transfers.token();
     ws.max_message_size(4 * 1024 * 1024)
         .max_frame_size(4 * 1024 * 1024)
-        .on_upgrade(move |socket| ws_session(socket, state).instrument(span))
+        .on_upgrade(move |socket| async move {
+            ws_session(socket, state).instrument(span).await;
+            drop(running);
+        })
 }
 
 async fn ws_session(mut socket: WebSocket, state: AppState) {
