@@ -49,6 +49,37 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Where blobs live: `fs` (the data directory) or `s3://BUCKET[/PREFIX]` [default: fs].
+    #[arg(long, env = "SEALDROP_STORAGE", value_name = "URI")]
+    pub storage: Option<String>,
+
+    /// Where metadata lives: `sqlite` (the data directory) or `redis://[:PASSWORD@]HOST[:PORT][/DB]`
+    /// (several instances share one Redis) [default: sqlite].
+    #[arg(long, env = "SEALDROP_META", value_name = "URI")]
+    pub meta: Option<String>,
+
+    /// S3 endpoint for MinIO, garage and other S3-compatible stores [default: AWS].
+    #[arg(long, env = "SEALDROP_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region [default: from the AWS environment, else us-east-1].
+    #[arg(long, env = "SEALDROP_S3_REGION", value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// Path-style S3 URLs (`endpoint/bucket/key`), which MinIO and garage need
+    /// [default: true with --s3-endpoint, else false].
+    #[arg(long, env = "SEALDROP_S3_PATH_STYLE", value_name = "BOOL")]
+    pub s3_path_style: Option<bool>,
+
+    /// Size of each S3 multipart part; at least 5MiB [default: 8MiB].
+    #[arg(long, env = "SEALDROP_S3_PART_SIZE", value_name = "SIZE")]
+    pub s3_part_size: Option<Size>,
+
+    /// Parts of one upload sent to S3 at the same time; memory per upload is at most part
+    /// size × this [default: 2].
+    #[arg(long, env = "SEALDROP_S3_PARTS_IN_FLIGHT", value_name = "N")]
+    pub s3_parts_in_flight: Option<usize>,
+
     /// Largest file (plaintext) accepted, in bytes or with a unit: 2.5GiB, 500MB
     /// [default: 2.5GiB].
     #[arg(long, env = "SEALDROP_MAX_FILE_SIZE", value_name = "SIZE")]
@@ -102,6 +133,10 @@ pub struct Config {
     pub base_url: String,
     /// Root of the embedded storage.
     pub data_dir: PathBuf,
+    /// Where blobs live.
+    pub storage: StorageConfig,
+    /// Where metadata lives.
+    pub meta: MetaConfig,
     /// Largest plaintext in bytes.
     pub max_file_size: u64,
     /// Largest ciphertext in bytes: `encrypted_size(max_file_size)`.
@@ -129,6 +164,44 @@ pub struct Config {
     pub orphan_grace: Duration,
     /// Log format.
     pub log_format: LogFormat,
+}
+
+/// The blob store to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// Files under `<data-dir>/blobs`.
+    Fs,
+    /// An S3 bucket.
+    S3(S3Config),
+}
+
+/// Settings of the S3 blob store. Credentials come from the standard AWS environment and
+/// profile chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix inside the bucket (empty, or ending in `/`).
+    pub prefix: String,
+    /// Custom endpoint (MinIO, garage, …).
+    pub endpoint: Option<String>,
+    /// Region, if set.
+    pub region: Option<String>,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// Multipart part size in bytes.
+    pub part_size: usize,
+    /// Parts of one upload in flight at once.
+    pub parts_in_flight: usize,
+}
+
+/// The metadata store to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaConfig {
+    /// `<data-dir>/meta.sqlite`.
+    Sqlite,
+    /// A Redis server (the URL may hold a password: never log it).
+    Redis(String),
 }
 
 /// Log output format.
@@ -252,6 +325,53 @@ impl Config {
                 "--download-choices has {bad}, outside 1 to --max-downloads ({max_downloads})"
             )));
         }
+        let storage = match s.storage.as_deref().map(str::trim) {
+            None | Some("" | "fs") => StorageConfig::Fs,
+            Some(uri) => {
+                let rest = uri.strip_prefix("s3://").ok_or_else(|| {
+                    invalid(format!(
+                        "--storage {uri:?} is neither fs nor s3://BUCKET[/PREFIX]"
+                    ))
+                })?;
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(invalid("--storage s3:// needs a bucket name"));
+                }
+                let prefix = prefix.trim_matches('/');
+                let part_size = s.s3_part_size.map_or(8 << 20, |v| v.0);
+                if !(5 << 20..=5 << 30).contains(&part_size) {
+                    return Err(invalid("--s3-part-size must be between 5MiB and 5GiB"));
+                }
+                let parts_in_flight = s.s3_parts_in_flight.unwrap_or(2);
+                if !(1..=64).contains(&parts_in_flight) {
+                    return Err(invalid("--s3-parts-in-flight must be between 1 and 64"));
+                }
+                StorageConfig::S3(S3Config {
+                    bucket: bucket.to_owned(),
+                    prefix: if prefix.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{prefix}/")
+                    },
+                    path_style: s.s3_path_style.unwrap_or(s.s3_endpoint.is_some()),
+                    endpoint: s.s3_endpoint.clone(),
+                    region: s.s3_region.clone(),
+                    part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
+                    parts_in_flight,
+                })
+            }
+        };
+        let meta = match s.meta.as_deref().map(str::trim) {
+            None | Some("" | "sqlite") => MetaConfig::Sqlite,
+            Some(uri) if uri.starts_with("redis://") || uri.starts_with("rediss://") => {
+                MetaConfig::Redis(uri.to_owned())
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "--meta must be sqlite or a redis://HOST[:PORT][/DB] URL",
+                ));
+            }
+        };
         let upload_idle_timeout = Duration::from_secs(s.upload_idle_timeout.map_or(60, |v| v.0));
         if upload_idle_timeout.is_zero() {
             return Err(invalid("--upload-idle-timeout must be more than 0 seconds"));
@@ -260,6 +380,8 @@ impl Config {
             listen,
             base_url,
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            storage,
+            meta,
             max_file_size,
             max_encrypted_size,
             expiry_choices,
@@ -296,6 +418,13 @@ impl Settings {
             listen: self.listen.or(other.listen),
             base_url: self.base_url.or(other.base_url),
             data_dir: self.data_dir.or(other.data_dir),
+            storage: self.storage.or(other.storage),
+            meta: self.meta.or(other.meta),
+            s3_endpoint: self.s3_endpoint.or(other.s3_endpoint),
+            s3_region: self.s3_region.or(other.s3_region),
+            s3_path_style: self.s3_path_style.or(other.s3_path_style),
+            s3_part_size: self.s3_part_size.or(other.s3_part_size),
+            s3_parts_in_flight: self.s3_parts_in_flight.or(other.s3_parts_in_flight),
             max_file_size: self.max_file_size.or(other.max_file_size),
             expiry_choices: self.expiry_choices.or(other.expiry_choices),
             default_expiry: self.default_expiry.or(other.default_expiry),
@@ -447,6 +576,31 @@ mod tests {
         assert_eq!(c.expiry_choices, [300, 3600, 172_800]);
         assert_eq!(c.download_choices, [1, 10]);
         assert_eq!(c.base_url, "https://send.example.com");
+        assert_eq!(c.storage, StorageConfig::Fs);
+        assert_eq!(c.meta, MetaConfig::Sqlite);
+    }
+
+    #[test]
+    fn s3_and_redis_parse() {
+        let c = parse(&[
+            "--storage",
+            "s3://sealdrop/files/",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+            "--meta",
+            "redis://127.0.0.1:6379/2",
+        ])
+        .unwrap();
+        let StorageConfig::S3(s3) = c.storage else {
+            panic!("not s3")
+        };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str()),
+            ("sealdrop", "files/")
+        );
+        assert!(s3.path_style);
+        assert_eq!((s3.part_size, s3.parts_in_flight), (8 << 20, 2));
+        assert_eq!(c.meta, MetaConfig::Redis("redis://127.0.0.1:6379/2".into()));
     }
 
     #[test]
@@ -479,6 +633,13 @@ mod tests {
             (&["--base-url", "send.example.com"][..], "--base-url"),
             (&["--max-file-size", "0"][..], "--max-file-size"),
             (&["--max-file-size", "lots"][..], "lots"),
+            (&["--storage", "gcs://x"][..], "--storage"),
+            (&["--storage", "s3://"][..], "bucket"),
+            (
+                &["--storage", "s3://b", "--s3-part-size", "1MiB"][..],
+                "--s3-part-size",
+            ),
+            (&["--meta", "postgres://x"][..], "--meta"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");

@@ -31,6 +31,10 @@ pub enum ApiError {
     /// The client stopped sending.
     #[error("the client stopped sending")]
     Timeout,
+    /// A store (blobs or metadata) failed or is unreachable; the cause is logged, not
+    /// sent. Clients may retry.
+    #[error("a storage service is unavailable, try again later")]
+    Unavailable(#[source] anyhow::Error),
     /// Something failed on our side; the cause is logged, not sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -45,6 +49,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,6 +62,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::PayloadTooLarge => "too_large",
             Self::Timeout => "timeout",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -72,9 +78,10 @@ impl ApiError {
     }
 }
 
+/// Every `anyhow` error that reaches a handler comes from a store: answered as 503.
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        Self::Internal(err)
+        Self::Unavailable(err)
     }
 }
 

@@ -9,8 +9,8 @@
 //! - [`config`]: layered configuration (defaults < TOML < `SEALDROP_*` < flags).
 //! - [`http`]: the routes; uploads, downloads, owner operations, server info.
 //! - [`error`]: the one API error type.
-//! - [`storage`]: the [`storage::BlobStore`] trait and its local-directory implementation.
-//! - [`meta`]: the [`meta::MetaStore`] trait and its SQLite implementation.
+//! - [`storage`]: the [`storage::BlobStore`] trait; local directory and S3 implementations.
+//! - [`meta`]: the [`meta::MetaStore`] trait; SQLite and Redis implementations.
 //! - [`expiry`]: the sweeper that reclaims the space of expired and finished files.
 //! - [`clock`]: wall-clock time, injectable for tests.
 #![cfg_attr(
@@ -37,6 +37,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+use config::{MetaConfig, StorageConfig};
 pub use state::AppState;
 
 use clock::{Clock, SystemClock};
@@ -46,28 +47,43 @@ pub fn app(state: AppState) -> axum::Router {
     http::router(state)
 }
 
-/// Opens the embedded stores under `config.data_dir`: blobs in `blobs/`, metadata in
-/// `meta.sqlite`.
+/// Opens the configured stores: by default the embedded ones under `config.data_dir`
+/// (blobs in `blobs/`, metadata in `meta.sqlite`), else S3 and/or Redis. Fails with one
+/// sentence when a store is unreachable or unusable.
 pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    let blob_dir = config.data_dir.join("blobs");
-    let blobs = storage::fs::FsStore::open(&blob_dir)
-        .await
-        .with_context(|| format!("cannot use {} for blobs", blob_dir.display()))?;
-    // This process owns the directory: anything pending is a leftover of a crash.
-    let discarded = storage::BlobStore::discard_pending(&blobs, SystemTime::now()).await?;
-    if discarded > 0 {
-        tracing::info!(
-            discarded,
-            "removed unfinished uploads left by an earlier run"
-        );
-    }
-    let meta_path = config.data_dir.join("meta.sqlite");
-    let meta = meta::sqlite::SqliteStore::open(&meta_path)
-        .with_context(|| format!("cannot open the metadata database {}", meta_path.display()))?;
+    let blobs: Arc<dyn storage::BlobStore> = match &config.storage {
+        StorageConfig::Fs => {
+            let blob_dir = config.data_dir.join("blobs");
+            let blobs = storage::fs::FsStore::open(&blob_dir)
+                .await
+                .with_context(|| format!("cannot use {} for blobs", blob_dir.display()))?;
+            // This process owns the directory: anything pending is a leftover of a crash.
+            let discarded = storage::BlobStore::discard_pending(&blobs, SystemTime::now()).await?;
+            if discarded > 0 {
+                tracing::info!(
+                    discarded,
+                    "removed unfinished uploads left by an earlier run"
+                );
+            }
+            Arc::new(blobs)
+        }
+        StorageConfig::S3(s3) => Arc::new(storage::s3::S3Store::connect(s3).await?),
+    };
+    let meta: Arc<dyn meta::MetaStore> = match &config.meta {
+        MetaConfig::Sqlite => {
+            let meta_path = config.data_dir.join("meta.sqlite");
+            Arc::new(
+                meta::sqlite::SqliteStore::open(&meta_path).with_context(|| {
+                    format!("cannot open the metadata database {}", meta_path.display())
+                })?,
+            )
+        }
+        MetaConfig::Redis(url) => Arc::new(meta::redis::RedisStore::connect(url).await?),
+    };
     Ok(AppState {
         config: Arc::new(config),
-        meta: Arc::new(meta),
-        blobs: Arc::new(blobs),
+        meta,
+        blobs,
         clock,
         sweeper: Arc::new(tokio::sync::Notify::new()),
         transfers: tokio_util::task::TaskTracker::new(),

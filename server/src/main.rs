@@ -38,6 +38,12 @@ async fn start(config: Config) -> anyhow::Result<()> {
         "sealdrop-server {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    if config.base_url.contains("://0.0.0.0") || config.base_url.contains("://[::]") {
+        tracing::warn!(
+            "share links will point at {}: set --base-url to the public origin",
+            config.base_url
+        );
+    }
     sealdrop_server::run(listener, config, shutdown_signal()).await
 }
 

@@ -10,6 +10,7 @@
 //! step; the blob is deleted afterwards, and the tombstone removed only once that
 //! succeeded, so a failed blob delete is retried by the sweeper.
 
+pub mod redis;
 pub mod sqlite;
 
 #[cfg(test)]

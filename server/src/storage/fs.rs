@@ -49,8 +49,6 @@ use super::{BlobReader, BlobResult, BlobStore, BlobWriter};
 
 /// Prefix of pending objects (temp files).
 const PENDING_PREFIX: &str = ".pending-";
-/// Longest accepted key.
-const MAX_KEY_LEN: usize = 128;
 /// Write buffer per upload.
 const WRITE_BUFFER: usize = 256 * 1024;
 /// Read chunk size of downloads.
@@ -85,7 +83,7 @@ impl FsStore {
 
     /// The path of the blob `key`, after validating the key.
     fn blob_path(&self, key: &str) -> BlobResult<PathBuf> {
-        validate_key(key)?;
+        crate::storage::validate_key(key)?;
         Ok(self.dir.join(key))
     }
 
@@ -94,27 +92,6 @@ impl FsStore {
         self.dir
             .join(format!("{PENDING_PREFIX}{}", uuid::Uuid::new_v4().simple()))
     }
-}
-
-/// Checks a key is safe as a file name: 1..=128 chars of `[A-Za-z0-9_-]`, not starting
-/// with `.` or `-`.
-fn validate_key(key: &str) -> BlobResult<()> {
-    if key.is_empty() {
-        anyhow::bail!("invalid blob key: empty");
-    }
-    if key.len() > MAX_KEY_LEN {
-        anyhow::bail!(
-            "invalid blob key: {} bytes, longer than {MAX_KEY_LEN}",
-            key.len()
-        );
-    }
-    let charset_ok = key
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !charset_ok || key.starts_with(['.', '-']) {
-        anyhow::bail!("invalid blob key {key:?}");
-    }
-    Ok(())
 }
 
 /// Fsyncs a directory so renames and unlinks in it are durable.
@@ -211,7 +188,7 @@ impl BlobStore for FsStore {
                 continue;
             };
             // Pending objects start with `.`; anything else that is not a key is not ours.
-            if name.starts_with('.') || validate_key(&name).is_err() {
+            if name.starts_with('.') || crate::storage::validate_key(&name).is_err() {
                 continue;
             }
             let meta = match entry.metadata().await {
@@ -527,7 +504,7 @@ mod tests {
         assert_eq!(entries(tmp.path()), vec!["blobs".to_owned()]);
         // The extremes that are valid.
         for key in ["a", "A_-9", &"b".repeat(128)] {
-            assert!(validate_key(key).is_ok(), "{key:?}");
+            assert!(crate::storage::validate_key(key).is_ok(), "{key:?}");
         }
     }
 

@@ -7,6 +7,7 @@
 //! never from user input.
 
 pub mod fs;
+pub mod s3;
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -74,4 +75,28 @@ pub trait BlobWriter: Send {
 
     /// Discards everything written. Dropping the writer does the same, later.
     async fn abort(self: Box<Self>);
+}
+
+/// Longest blob key accepted.
+const MAX_KEY_LEN: usize = 128;
+
+/// Checks a key is safe as a file name: 1..=128 chars of `[A-Za-z0-9_-]`, not starting
+/// with `.` or `-`.
+pub(crate) fn validate_key(key: &str) -> BlobResult<()> {
+    if key.is_empty() {
+        anyhow::bail!("invalid blob key: empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        anyhow::bail!(
+            "invalid blob key: {} bytes, longer than {MAX_KEY_LEN}",
+            key.len()
+        );
+    }
+    let charset_ok = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !charset_ok || key.starts_with(['.', '-']) {
+        anyhow::bail!("invalid blob key {key:?}");
+    }
+    Ok(())
 }

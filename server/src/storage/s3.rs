@@ -1,0 +1,1499 @@
+//! The S3 blob store: one object per blob in a bucket of any S3-compatible store (AWS,
+//! MinIO, garage, …).
+//!
+//! # Layout in the bucket
+//!
+//! ```text
+//! <prefix>7-0123456789abcdef           a committed blob, named by its key
+//! <prefix>.probe-<uuid v4>             the writability probe of `ping` (deleted at once)
+//! multipart upload of <prefix><key>    a pending object: an upload in progress, or a leftover
+//! ```
+//!
+//! Keys are validated exactly like the filesystem store's: 1 to 128 characters of
+//! `[A-Za-z0-9_-]`, not starting with `-`. They never contain a `/` and never start with
+//! `.`, so a key can neither leave the prefix nor name the probe object, and listings skip
+//! every object under the prefix that is not a key.
+//!
+//! # Commit protocol
+//!
+//! 1. [`BlobStore::begin`] validates the key and registers the upload as pending in this
+//!    process; nothing is sent yet.
+//! 2. Chunks are copied into a buffer of up to `part_size` bytes.
+//! 3. When the buffer is full and more bytes arrive, the first time the writer starts a
+//!    multipart upload of `<prefix><key>` (CreateMultipartUpload); each full buffer becomes
+//!    one part (UploadPart), uploaded by a spawned task while the next part fills, with at
+//!    most `parts_in_flight` parts in flight: a writer whose parts are all in flight
+//!    waits for one of them before accepting more bytes (back-pressure).
+//! 4. [`BlobWriter::commit`] of a blob that fits in one part is one PutObject. Otherwise
+//!    it uploads the last buffer as the last part, waits for every part and sends
+//!    CompleteMultipartUpload with the parts sorted by number.
+//!
+//! S3 makes an object visible only when its PutObject or CompleteMultipartUpload
+//! succeeds, with the complete contents: a multipart upload in progress is never
+//! readable under its key. A part that fails makes every later `write` and `commit` of
+//! that writer fail. Any error, [`BlobWriter::abort`], or dropping the writer without
+//! committing aborts the multipart upload at once (AbortMultipartUpload; from `Drop`, by a
+//! task spawned on the current Tokio runtime). What a crash leaves behind, the sweeper
+//! removes with [`BlobStore::discard_pending`] (ListMultipartUploads under the prefix,
+//! AbortMultipartUpload of those initiated before the grace period), and the bucket
+//! lifecycle rule below is the backstop. `discard_pending` also discards this process's
+//! own pending uploads that are still buffered in memory, so a discarded writer can never
+//! commit.
+//!
+//! # Memory bound
+//!
+//! One upload holds at most `part_size × (parts_in_flight + 1)` bytes: one buffer being
+//! filled plus the bodies of the parts in flight, whatever the size of the file. With the
+//! defaults (8 MiB parts, 2 in flight) that is 24 MiB per upload. Blobs below one part
+//! grow their buffer as they go, so a small file costs little. Downloads stream the
+//! GetObject body chunk by chunk, as the client reads it.
+//!
+//! # No conditional writes
+//!
+//! Nothing here depends on `If-None-Match`/`If-Match`: several S3-compatible stores
+//! (garage among them) ignore them, and moto does not apply them atomically. Keys are
+//! unique (a random id per upload), so a commit never has to guard against a concurrent
+//! writer of the same key, and every counter, lock and compare-and-swap lives in the
+//! metadata store. A file is visible only once its metadata row exists, which is written
+//! after the commit here succeeded.
+//!
+//! # Key convention and a lifecycle rule as a backstop
+//!
+//! Keys keep Send's `<days>-<id>` convention: the number of days the file may live, a
+//! dash, then its id (`7-0123456789abcdef`). A bucket lifecycle rule per prefix can
+//! therefore delete whatever the sweeper missed, and abort incomplete multipart uploads,
+//! for example (`aws s3api put-bucket-lifecycle-configuration --bucket BUCKET
+//! --lifecycle-configuration file://lifecycle.json`, with `<prefix>` prepended to each
+//! `Prefix` when one is configured):
+//!
+//! ```json
+//! {
+//!   "Rules": [
+//!     { "ID": "expire-1-day-files", "Status": "Enabled",
+//!       "Filter": { "Prefix": "1-" }, "Expiration": { "Days": 2 } },
+//!     { "ID": "expire-7-day-files", "Status": "Enabled",
+//!       "Filter": { "Prefix": "7-" }, "Expiration": { "Days": 8 } },
+//!     { "ID": "abort-incomplete-uploads", "Status": "Enabled",
+//!       "Filter": { "Prefix": "" },
+//!       "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 } }
+//!   ]
+//! }
+//! ```
+//!
+//! One rule per allowed expiry (`1-`, `7-`, `30-`, …), each one day longer than the
+//! expiry itself so the rule never races the server.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    Credentials, ProvideCredentials as _, Region, RequestChecksumCalculation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use tokio::task::JoinSet;
+
+use super::{BlobReader, BlobResult, BlobStore, BlobWriter};
+use crate::config::S3Config;
+
+/// Smallest part S3 accepts (every part but the last).
+pub const MIN_PART_SIZE: usize = 5 << 20;
+/// Largest part S3 accepts.
+pub const MAX_PART_SIZE: usize = 5 << 30;
+/// Most parts of one multipart upload.
+const MAX_PARTS: i32 = 10_000;
+/// Name of the writability probe under the prefix (followed by a uuid).
+const PROBE_PREFIX: &str = ".probe-";
+/// Default region when neither the configuration nor the environment has one.
+const DEFAULT_REGION: &str = "us-east-1";
+/// How long `ping` may take before the endpoint counts as unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connect timeout of every request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Smallest buffer a small upload starts with.
+const MIN_BUFFER: usize = 64 * 1024;
+
+/// Blobs as objects in an S3 bucket. See the [module docs](self).
+#[derive(Clone)]
+pub struct S3Store {
+    shared: Arc<Shared>,
+}
+
+/// What the store and its writers share.
+struct Shared {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    /// The endpoint for messages: without user info or query, or "AWS S3 (REGION)".
+    endpoint_label: String,
+    part_size: usize,
+    parts_in_flight: usize,
+    /// Writers of this process that have not committed or aborted yet.
+    pending: Mutex<HashMap<u64, Arc<PendingState>>>,
+    next_pending: AtomicU64,
+}
+
+impl fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.shared;
+        f.debug_struct("S3Store")
+            .field("bucket", &s.bucket)
+            .field("prefix", &s.prefix)
+            .field("endpoint", &s.endpoint_label)
+            .field("part_size", &s.part_size)
+            .field("parts_in_flight", &s.parts_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A writer's pending state as `discard_pending` sees it.
+#[derive(Debug)]
+struct PendingState {
+    started: SystemTime,
+    /// Set by `discard_pending`: the writer must never commit.
+    discarded: AtomicBool,
+    /// The writer has a multipart upload (then the listing of uploads counts it).
+    has_upload: AtomicBool,
+}
+
+impl S3Store {
+    /// Connects with credentials from the standard AWS chain (environment, profile, …),
+    /// the region from the configuration, the environment or `us-east-1`, then checks
+    /// that the bucket is reachable and writable ([`BlobStore::ping`]).
+    ///
+    /// Fails with one sentence naming the bucket and the cause (unreachable endpoint, no
+    /// such bucket, access denied, no credentials…); the SDK's details follow in the
+    /// error chain (`{:#}`), without secrets.
+    pub async fn connect(config: &S3Config) -> anyhow::Result<Self> {
+        validate_config(config)?;
+        let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
+            .or_default_provider()
+            .or_else(Region::from_static(DEFAULT_REGION));
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .load()
+            .await;
+        let region = sdk
+            .region()
+            .map_or_else(|| DEFAULT_REGION.to_owned(), ToString::to_string);
+        let endpoint_label = endpoint_label(config, &region);
+        let sentence = |cause: &str| {
+            format!(
+                "cannot use S3 bucket {:?} at {endpoint_label}: {cause}",
+                config.bucket
+            )
+        };
+        // Resolve the credentials first: "no credentials" is clearer than what a request
+        // without them would answer.
+        let Some(provider) = sdk.credentials_provider() else {
+            anyhow::bail!(sentence(
+                "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+            ));
+        };
+        if let Err(e) = provider.provide_credentials().await {
+            return Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)).context(sentence(
+                "no usable credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
+            )));
+        }
+        let builder = aws_sdk_s3::config::Builder::from(&sdk);
+        Self::finish(config, builder, endpoint_label).await
+    }
+
+    /// Like [`S3Store::connect`], with static credentials and without reading the
+    /// environment at all (tests run in parallel and must not share process state).
+    pub async fn connect_with_credentials(
+        config: &S3Config,
+        access_key: &str,
+        secret_key: &str,
+    ) -> anyhow::Result<Self> {
+        validate_config(config)?;
+        let region = config
+            .region
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let endpoint_label = endpoint_label(config, &region);
+        let builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(Credentials::new(
+                access_key,
+                secret_key,
+                None,
+                None,
+                "sealdrop-static",
+            ));
+        Self::finish(config, builder, endpoint_label).await
+    }
+
+    /// Applies the settings common to both ways of connecting, then pings.
+    async fn finish(
+        config: &S3Config,
+        builder: aws_sdk_s3::config::Builder,
+        endpoint_label: String,
+    ) -> anyhow::Result<Self> {
+        let mut builder = builder
+            .force_path_style(config.path_style)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            // No default CRC checksums on uploads: not every S3-compatible store takes
+            // them, and the payload is signed (and the ciphertext authenticated) anyway.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        let store = Self {
+            shared: Arc::new(Shared {
+                client: Client::from_conf(builder.build()),
+                bucket: config.bucket.clone(),
+                prefix: config.prefix.clone(),
+                endpoint_label,
+                part_size: config.part_size,
+                parts_in_flight: config.parts_in_flight,
+                pending: Mutex::new(HashMap::new()),
+                next_pending: AtomicU64::new(0),
+            }),
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.shared.bucket
+    }
+
+    /// The key prefix inside the bucket (empty, or ending in `/`).
+    pub fn prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+
+    /// The SDK client (tests inspect the bucket with it).
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// The object key of the blob `key`, after validating the key.
+    fn object_key(&self, key: &str) -> BlobResult<String> {
+        crate::storage::validate_key(key)?;
+        Ok(format!("{}{key}", self.shared.prefix))
+    }
+
+    /// The one sentence for a failed check, with the SDK's details in the chain.
+    fn check_failed<E>(&self, step: &str, e: &SdkError<E>) -> anyhow::Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let cause = match classify(e) {
+            Cause::Unreachable => "the endpoint is unreachable".to_owned(),
+            Cause::NoSuchBucket => "no such bucket".to_owned(),
+            Cause::AccessDenied => format!(
+                "access denied while {step} (check the credentials and the bucket's permissions)"
+            ),
+            Cause::WrongRegion => {
+                "the bucket is in another region (set SEALDROP_S3_REGION)".to_owned()
+            }
+            Cause::Other(what) => format!("unexpected answer while {step} ({what})"),
+        };
+        anyhow::anyhow!("{}", DisplayErrorContext(e)).context(format!(
+            "cannot use S3 bucket {:?} at {}: {cause}",
+            self.shared.bucket, self.shared.endpoint_label
+        ))
+    }
+
+    async fn ping_inner(&self) -> BlobResult<()> {
+        let s = &self.shared;
+        s.client
+            .head_bucket()
+            .bucket(&s.bucket)
+            .send()
+            .await
+            .map_err(|e| self.check_failed("reading the bucket", &e))?;
+        let probe = format!(
+            "{}{PROBE_PREFIX}{}",
+            s.prefix,
+            uuid::Uuid::new_v4().simple()
+        );
+        s.client
+            .put_object()
+            .bucket(&s.bucket)
+            .key(&probe)
+            .body(ByteStream::from_static(b"ping"))
+            .send()
+            .await
+            .map_err(|e| self.check_failed("writing a probe object", &e))?;
+        s.client
+            .delete_object()
+            .bucket(&s.bucket)
+            .key(&probe)
+            .send()
+            .await
+            .map_err(|e| self.check_failed("deleting the probe object", &e))?;
+        Ok(())
+    }
+
+    /// Registers a new pending writer.
+    fn register(&self) -> PendingGuard {
+        let id = self.shared.next_pending.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(PendingState {
+            started: SystemTime::now(),
+            discarded: AtomicBool::new(false),
+            has_upload: AtomicBool::new(false),
+        });
+        lock(&self.shared.pending).insert(id, Arc::clone(&state));
+        PendingGuard {
+            shared: Arc::clone(&self.shared),
+            id,
+            state,
+        }
+    }
+}
+
+/// Locks the registry; a panic elsewhere cannot leave it inconsistent (plain inserts and
+/// removals), so a poisoned lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Checks the numbers S3 imposes (the configuration checks them too).
+fn validate_config(config: &S3Config) -> anyhow::Result<()> {
+    if config.bucket.is_empty() {
+        anyhow::bail!("the S3 bucket name is empty");
+    }
+    if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&config.part_size) {
+        anyhow::bail!(
+            "the S3 part size must be between 5 MiB and 5 GiB, not {} bytes",
+            config.part_size
+        );
+    }
+    if config.parts_in_flight == 0 {
+        anyhow::bail!("at least one S3 part must be allowed in flight");
+    }
+    if !config.prefix.is_empty() && !config.prefix.ends_with('/') {
+        anyhow::bail!("the S3 key prefix must be empty or end with '/'");
+    }
+    Ok(())
+}
+
+/// The endpoint for messages: the configured URL without user info or query, or AWS.
+fn endpoint_label(config: &S3Config, region: &str) -> String {
+    let Some(endpoint) = &config.endpoint else {
+        return format!("AWS S3 ({region})");
+    };
+    let endpoint = endpoint
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => endpoint
+            .rsplit_once('@')
+            .map_or(endpoint, |(_, h)| h)
+            .to_owned(),
+    }
+}
+
+/// What went wrong, as an operator needs to know it.
+#[derive(Debug, PartialEq, Eq)]
+enum Cause {
+    Unreachable,
+    NoSuchBucket,
+    AccessDenied,
+    WrongRegion,
+    Other(String),
+}
+
+fn classify<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Cause {
+    match e {
+        // Connection refused or reset, DNS, TLS, timeouts.
+        SdkError::DispatchFailure(d) if d.as_connector_error().is_some() && !d.is_user() => {
+            return Cause::Unreachable;
+        }
+        SdkError::TimeoutError(_) => return Cause::Unreachable,
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {}
+        // Not sent: credentials, request construction.
+        _ => return Cause::Other("request not sent".to_owned()),
+    }
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match (e.code(), status) {
+        (Some("NoSuchBucket"), _) => Cause::NoSuchBucket,
+        (
+            Some(
+                "AccessDenied"
+                | "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "AllAccessDisabled"
+                | "InvalidToken"
+                | "ExpiredToken",
+            ),
+            _,
+        )
+        | (_, Some(401 | 403)) => Cause::AccessDenied,
+        (
+            Some(
+                "PermanentRedirect"
+                | "AuthorizationHeaderMalformed"
+                | "IllegalLocationConstraintException",
+            ),
+            _,
+        )
+        | (_, Some(301)) => Cause::WrongRegion,
+        (_, Some(404)) => Cause::NoSuchBucket,
+        (code, status) => Cause::Other(match (code, status) {
+            (Some(code), Some(status)) => format!("HTTP {status} {code}"),
+            (Some(code), None) => code.to_owned(),
+            (None, Some(status)) => format!("HTTP {status}"),
+            (None, None) => "no response".to_owned(),
+        }),
+    }
+}
+
+/// Whether an error says the object (or upload) is not there, as opposed to the bucket.
+fn is_missing<E: ProvideErrorMetadata>(e: &SdkError<E>, missing_code: &str) -> bool {
+    let code = e.code();
+    code == Some(missing_code)
+        || (code != Some("NoSuchBucket")
+            && e.raw_response().map(|r| r.status().as_u16()) == Some(404))
+}
+
+/// An SDK error as a log-worthy error with context.
+fn sdk_error<E>(e: &SdkError<E>, what: impl fmt::Display) -> anyhow::Error
+where
+    E: std::error::Error + 'static,
+{
+    anyhow::anyhow!("{what}: {}", DisplayErrorContext(e))
+}
+
+/// Converts an S3 timestamp.
+fn system_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<SystemTime> {
+    SystemTime::try_from(*t).ok()
+}
+
+#[async_trait]
+impl BlobStore for S3Store {
+    async fn begin(&self, key: &str) -> BlobResult<Box<dyn BlobWriter>> {
+        let object_key = self.object_key(key)?;
+        Ok(Box::new(S3Writer {
+            shared: Arc::clone(&self.shared),
+            key: key.to_owned(),
+            object_key,
+            buf: Vec::new(),
+            len: 0,
+            upload: None,
+            failed: false,
+            finished: false,
+            guard: self.register(),
+        }))
+    }
+
+    async fn open(&self, key: &str) -> BlobResult<Option<BlobReader>> {
+        let object_key = self.object_key(key)?;
+        let s = &self.shared;
+        let out = match s
+            .client
+            .get_object()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is_missing(&e, "NoSuchKey") => return Ok(None),
+            Err(e) => return Err(sdk_error(&e, format_args!("opening blob {key}"))),
+        };
+        let len = out
+            .content_length()
+            .and_then(|len| u64::try_from(len).ok())
+            .with_context(|| format!("opening blob {key}: no content length"))?;
+        let stream = futures_util::stream::unfold(out.body, |mut body| async move {
+            body.next()
+                .await
+                .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+        });
+        Ok(Some(BlobReader {
+            len,
+            stream: Box::pin(stream),
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> BlobResult<()> {
+        let object_key = self.object_key(key)?;
+        let s = &self.shared;
+        match s
+            .client
+            .delete_object()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_missing(&e, "NoSuchKey") => Ok(()),
+            Err(e) => Err(sdk_error(&e, format_args!("deleting blob {key}"))),
+        }
+    }
+
+    async fn list_older_than(&self, before: SystemTime, limit: usize) -> BlobResult<Vec<String>> {
+        let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
+        let s = &self.shared;
+        let mut token: Option<String> = None;
+        loop {
+            let out = s
+                .client
+                .list_objects_v2()
+                .bucket(&s.bucket)
+                .prefix(&s.prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e, format_args!("listing bucket {}", s.bucket)))?;
+            for object in out.contents() {
+                let Some(key) = object.key().and_then(|k| k.strip_prefix(s.prefix.as_str())) else {
+                    continue;
+                };
+                // The probe, nested "directories", anything that is not ours.
+                if crate::storage::validate_key(key).is_err() {
+                    continue;
+                }
+                let Some(modified) = object.last_modified().and_then(system_time) else {
+                    continue;
+                };
+                if modified < before {
+                    found.push(key.to_owned());
+                    if found.len() >= limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            match out.next_continuation_token() {
+                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn discard_pending(&self, before: SystemTime) -> BlobResult<usize> {
+        let s = &self.shared;
+        // This process's writers: those still buffering count here, those with a
+        // multipart upload count below, when their upload is aborted.
+        let mut discarded = 0;
+        for state in lock(&s.pending).values() {
+            if state.started < before
+                && !state.discarded.swap(true, Ordering::SeqCst)
+                && !state.has_upload.load(Ordering::SeqCst)
+            {
+                discarded += 1;
+            }
+        }
+        let mut key_marker: Option<String> = None;
+        let mut upload_id_marker: Option<String> = None;
+        loop {
+            let out = s
+                .client
+                .list_multipart_uploads()
+                .bucket(&s.bucket)
+                .prefix(&s.prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_id_marker.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(
+                        &e,
+                        format_args!("listing multipart uploads of bucket {}", s.bucket),
+                    )
+                })?;
+            for upload in out.uploads() {
+                let (Some(object_key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                let ours = object_key
+                    .strip_prefix(s.prefix.as_str())
+                    .is_some_and(|key| crate::storage::validate_key(key).is_ok());
+                let old = upload
+                    .initiated()
+                    .and_then(system_time)
+                    .is_some_and(|t| t < before);
+                if !ours || !old {
+                    continue;
+                }
+                match abort_upload(&s.client, &s.bucket, object_key, upload_id).await {
+                    Ok(true) => discarded += 1,
+                    // Completed or aborted meanwhile.
+                    Ok(false) => {}
+                    // One stubborn upload must not stop the sweep of the others.
+                    Err(e) => {
+                        tracing::warn!(key = %object_key, error = %format!("{e:#}"), "cannot abort multipart upload");
+                    }
+                }
+            }
+            let next = (
+                out.next_key_marker().map(ToOwned::to_owned),
+                out.next_upload_id_marker().map(ToOwned::to_owned),
+            );
+            match next {
+                (Some(key), upload_id) if out.is_truncated() == Some(true) => {
+                    key_marker = Some(key);
+                    upload_id_marker = upload_id;
+                }
+                _ => return Ok(discarded),
+            }
+        }
+    }
+
+    async fn ping(&self) -> BlobResult<()> {
+        match tokio::time::timeout(PING_TIMEOUT, self.ping_inner()).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!(
+                "cannot use S3 bucket {:?} at {}: the endpoint is unreachable (no answer within {} s)",
+                self.shared.bucket,
+                self.shared.endpoint_label,
+                PING_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+/// Aborts a multipart upload; `Ok(false)` if it was not there (any more).
+async fn abort_upload(
+    client: &Client,
+    bucket: &str,
+    object_key: &str,
+    upload_id: &str,
+) -> BlobResult<bool> {
+    match client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(object_key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_missing(&e, "NoSuchUpload") => Ok(false),
+        Err(e) => Err(sdk_error(
+            &e,
+            format_args!("aborting the multipart upload of {object_key}"),
+        )),
+    }
+}
+
+/// Removes a writer from the registry when it goes.
+struct PendingGuard {
+    shared: Arc<Shared>,
+    id: u64,
+    state: Arc<PendingState>,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        lock(&self.shared.pending).remove(&self.id);
+    }
+}
+
+/// A multipart upload in progress.
+struct Upload {
+    id: String,
+    /// Number of the next part (1-based).
+    next_part: i32,
+    /// Parts being uploaded, each holding its body.
+    in_flight: JoinSet<BlobResult<CompletedPart>>,
+    /// Parts uploaded.
+    done: Vec<CompletedPart>,
+}
+
+/// A blob being written: a buffer, then a multipart upload. See the [module docs](self).
+struct S3Writer {
+    shared: Arc<Shared>,
+    key: String,
+    object_key: String,
+    /// Bytes not yet handed to S3: at most `part_size`.
+    buf: Vec<u8>,
+    /// Bytes accepted so far.
+    len: u64,
+    /// The multipart upload, once the blob is larger than one part.
+    upload: Option<Upload>,
+    /// A write failed: the upload is gone and this writer must never commit.
+    failed: bool,
+    /// Committed or aborted: nothing left for `Drop` to clean up.
+    finished: bool,
+    guard: PendingGuard,
+}
+
+impl fmt::Debug for S3Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Writer")
+            .field("key", &self.key)
+            .field("len", &self.len)
+            .field("buffered", &self.buf.len())
+            .field("upload", &self.upload.as_ref().map(|u| &u.id))
+            .field("failed", &self.failed)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Writer {
+    /// Fails unless the writer may still write or commit.
+    fn check_usable(&self) -> BlobResult<()> {
+        let key = &self.key;
+        if self.failed {
+            anyhow::bail!("blob {key}: the upload failed before");
+        }
+        if self.finished {
+            anyhow::bail!("blob {key}: writer already closed");
+        }
+        if self.guard.state.discarded.load(Ordering::SeqCst) {
+            anyhow::bail!("blob {key}: the pending upload was discarded");
+        }
+        Ok(())
+    }
+
+    /// Appends to the buffer, growing it geometrically up to one part.
+    fn buffer(&mut self, bytes: &[u8]) {
+        let needed = self.buf.len() + bytes.len();
+        if needed > self.buf.capacity() {
+            let part_size = self.shared.part_size;
+            let target = if self.upload.is_some() {
+                // A large blob: every buffer will be full.
+                part_size
+            } else {
+                needed
+                    .max(self.buf.capacity() * 2)
+                    .max(MIN_BUFFER)
+                    .min(part_size)
+            };
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    async fn write_inner(&mut self, chunk: &[u8]) -> BlobResult<()> {
+        let part_size = self.shared.part_size;
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if self.buf.len() >= part_size {
+                self.send_part().await?;
+            }
+            let take = rest.len().min(part_size - self.buf.len());
+            let (head, tail) = rest.split_at(take);
+            self.buffer(head);
+            rest = tail;
+        }
+        // Surface a failed part as soon as it is known.
+        if let Some(upload) = &mut self.upload {
+            while let Some(result) = upload.in_flight.try_join_next() {
+                upload.done.push(part_result(result, &self.key)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads the buffer as the next part, starting the multipart upload if needed and
+    /// waiting for a free slot first.
+    async fn send_part(&mut self) -> BlobResult<()> {
+        if self.upload.is_none() {
+            let s = &self.shared;
+            let out = s
+                .client
+                .create_multipart_upload()
+                .bucket(&s.bucket)
+                .key(&self.object_key)
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(
+                        &e,
+                        format_args!("starting the multipart upload of blob {}", self.key),
+                    )
+                })?;
+            let id = out.upload_id().with_context(|| {
+                format!(
+                    "starting the multipart upload of blob {}: no upload id",
+                    self.key
+                )
+            })?;
+            self.guard.state.has_upload.store(true, Ordering::SeqCst);
+            self.upload = Some(Upload {
+                id: id.to_owned(),
+                next_part: 1,
+                in_flight: JoinSet::new(),
+                done: Vec::new(),
+            });
+        }
+        let parts_in_flight = self.shared.parts_in_flight;
+        let Some(upload) = &mut self.upload else {
+            anyhow::bail!("blob {}: no multipart upload", self.key);
+        };
+        while upload.in_flight.len() >= parts_in_flight {
+            if let Some(result) = upload.in_flight.join_next().await {
+                upload.done.push(part_result(result, &self.key)?);
+            }
+        }
+        let number = upload.next_part;
+        if number > MAX_PARTS {
+            anyhow::bail!(
+                "blob {}: more than {MAX_PARTS} parts of {} bytes",
+                self.key,
+                self.shared.part_size
+            );
+        }
+        upload.next_part += 1;
+        let body = Bytes::from(std::mem::take(&mut self.buf));
+        let client = self.shared.client.clone();
+        let bucket = self.shared.bucket.clone();
+        let object_key = self.object_key.clone();
+        let upload_id = upload.id.clone();
+        let key = self.key.clone();
+        upload.in_flight.spawn(async move {
+            let out = client
+                .upload_part()
+                .bucket(bucket)
+                .key(object_key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(&e, format_args!("uploading part {number} of blob {key}"))
+                })?;
+            let etag = out
+                .e_tag()
+                .with_context(|| format!("uploading part {number} of blob {key}: no ETag"))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .e_tag(etag)
+                .build())
+        });
+        Ok(())
+    }
+
+    async fn commit_inner(&mut self) -> BlobResult<u64> {
+        self.check_usable()?;
+        let s = Arc::clone(&self.shared);
+        if self.upload.is_none() {
+            let body = Bytes::from(std::mem::take(&mut self.buf));
+            s.client
+                .put_object()
+                .bucket(&s.bucket)
+                .key(&self.object_key)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e, format_args!("writing blob {}", self.key)))?;
+            return Ok(self.len);
+        }
+        // The buffer is never empty here (a part is only sent when more bytes follow),
+        // but an empty last part would be refused.
+        if !self.buf.is_empty() {
+            self.send_part().await?;
+        }
+        let Some(upload) = &mut self.upload else {
+            anyhow::bail!("blob {}: no multipart upload", self.key);
+        };
+        while let Some(result) = upload.in_flight.join_next().await {
+            upload.done.push(part_result(result, &self.key)?);
+        }
+        let mut parts = std::mem::take(&mut upload.done);
+        parts.sort_by_key(|p| p.part_number());
+        s.client
+            .complete_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.object_key)
+            .upload_id(&upload.id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e, format_args!("completing blob {}", self.key)))?;
+        // Complete: nothing left to abort.
+        self.upload = None;
+        Ok(self.len)
+    }
+
+    /// Stops the parts in flight and aborts the multipart upload, if there is one.
+    async fn discard_upload(&mut self) {
+        let Some(mut upload) = self.upload.take() else {
+            return;
+        };
+        upload.in_flight.shutdown().await;
+        let s = &self.shared;
+        if let Err(e) = abort_upload(&s.client, &s.bucket, &self.object_key, &upload.id).await {
+            tracing::warn!(
+                key = %self.key,
+                error = %format!("{e:#}"),
+                "cannot abort multipart upload; the sweeper will"
+            );
+        }
+    }
+}
+
+/// A finished part task as a part, or the error that ends the upload.
+fn part_result(
+    result: Result<BlobResult<CompletedPart>, tokio::task::JoinError>,
+    key: &str,
+) -> BlobResult<CompletedPart> {
+    result.with_context(|| format!("blob {key}: part upload task failed"))?
+}
+
+#[async_trait]
+impl BlobWriter for S3Writer {
+    async fn write(&mut self, chunk: Bytes) -> BlobResult<()> {
+        self.check_usable()?;
+        if let Err(e) = self.write_inner(&chunk).await {
+            self.failed = true;
+            self.buf = Vec::new();
+            self.discard_upload().await;
+            return Err(e);
+        }
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> BlobResult<u64> {
+        match self.commit_inner().await {
+            Ok(len) => {
+                self.finished = true;
+                Ok(len)
+            }
+            Err(e) => {
+                self.failed = true;
+                self.discard_upload().await;
+                self.finished = true;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.discard_upload().await;
+        self.finished = true;
+    }
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        let Some(upload) = self.upload.take() else {
+            return;
+        };
+        let Upload {
+            id, mut in_flight, ..
+        } = upload;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Dropping the tasks cancels them; the sweeper aborts the upload.
+            tracing::warn!(key = %self.key, "writer dropped outside a runtime; the sweeper will abort its upload");
+            return;
+        };
+        let client = self.shared.client.clone();
+        let bucket = self.shared.bucket.clone();
+        let object_key = self.object_key.clone();
+        let key = self.key.clone();
+        runtime.spawn(async move {
+            in_flight.shutdown().await;
+            if let Err(e) = abort_upload(&client, &bucket, &object_key, &id).await {
+                tracing::warn!(
+                    key = %key,
+                    error = %format!("{e:#}"),
+                    "cannot abort multipart upload; the sweeper will"
+                );
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use futures_util::StreamExt as _;
+    use sealdrop_testkit::{Garage, Moto, S3Endpoint};
+
+    use super::*;
+
+    const PART: usize = MIN_PART_SIZE;
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn config(s3: &S3Endpoint, bucket: &str, prefix: &str) -> S3Config {
+        S3Config {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            endpoint: Some(s3.endpoint.clone()),
+            region: Some(s3.region.clone()),
+            path_style: true,
+            part_size: PART,
+            parts_in_flight: 2,
+        }
+    }
+
+    async fn connect(s3: &S3Endpoint, bucket: &str, prefix: &str) -> S3Store {
+        S3Store::connect_with_credentials(
+            &config(s3, bucket, prefix),
+            &s3.access_key,
+            &s3.secret_key,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// `len` bytes in which every 8-byte word holds its offset and the seed: misplaced,
+    /// repeated or missing parts show.
+    fn data(len: usize, seed: u64) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(len + 8);
+        let mut word = 0u64;
+        while bytes.len() < len {
+            bytes.extend_from_slice(&(word ^ (seed << 40)).to_le_bytes());
+            word += 1;
+        }
+        bytes.truncate(len);
+        bytes
+    }
+
+    async fn get(store: &S3Store, key: &str) -> Option<Vec<u8>> {
+        let reader = store.open(key).await.unwrap()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(reader.len).unwrap());
+        let mut stream = reader.stream;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(reader.len, bytes.len() as u64, "announced length of {key}");
+        Some(bytes)
+    }
+
+    async fn uploads(store: &S3Store) -> Vec<String> {
+        let out = store
+            .client()
+            .list_multipart_uploads()
+            .bucket(store.bucket())
+            .send()
+            .await
+            .unwrap();
+        out.uploads()
+            .iter()
+            .map(|u| u.key().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Waits (up to 5 s) until the bucket has no incomplete multipart upload.
+    async fn wait_no_uploads(store: &S3Store, what: &str) {
+        let start = Instant::now();
+        loop {
+            let left = uploads(store).await;
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{what}: uploads left: {left:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn etag(store: &S3Store, key: &str) -> String {
+        let out = store
+            .client()
+            .head_object()
+            .bucket(store.bucket())
+            .key(format!("{}{key}", store.prefix()))
+            .send()
+            .await
+            .unwrap();
+        out.e_tag().unwrap_or_default().trim_matches('"').to_owned()
+    }
+
+    fn key(tag: &str) -> String {
+        format!(
+            "1-{tag}{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    }
+
+    /// Round trips at the sizes around the part size, written in chunks that straddle
+    /// part boundaries and in one chunk larger than several parts.
+    async fn sizes_round_trip(store: &S3Store) {
+        for (i, size) in [0, 1, PART - 1, PART, PART + 1, 3 * PART + 1]
+            .into_iter()
+            .enumerate()
+        {
+            let bytes = data(size, i as u64 + 1);
+            for chunk in [(1 << 20) + 7, 4 * PART] {
+                let key = key("s");
+                let mut writer = store.begin(&key).await.unwrap();
+                for piece in bytes.chunks(chunk) {
+                    writer.write(Bytes::copy_from_slice(piece)).await.unwrap();
+                }
+                assert_eq!(writer.commit().await.unwrap(), size as u64, "size {size}");
+                let back = get(store, &key).await.unwrap();
+                assert!(
+                    back == bytes,
+                    "size {size}, chunks of {chunk}: bytes differ"
+                );
+                // One part or less is one PutObject; more is a multipart upload.
+                let etag = etag(store, &key).await;
+                let parts = size.div_ceil(PART);
+                if parts <= 1 {
+                    assert!(!etag.contains('-'), "size {size}: multipart ETag {etag}");
+                } else {
+                    assert!(
+                        etag.ends_with(&format!("-{parts}")),
+                        "size {size}: ETag {etag}"
+                    );
+                }
+                store.delete(&key).await.unwrap();
+            }
+        }
+        wait_no_uploads(store, "after the round trips").await;
+    }
+
+    /// Dropping or aborting a writer with parts in flight aborts its multipart upload.
+    async fn dropped_and_aborted_writers_leave_no_upload(store: &S3Store) {
+        for abort in [false, true] {
+            let key = key("d");
+            let mut writer = store.begin(&key).await.unwrap();
+            writer
+                .write(Bytes::from(data(2 * PART + 10, 7)))
+                .await
+                .unwrap();
+            assert_eq!(uploads(store).await.len(), 1, "the multipart upload exists");
+            if abort {
+                writer.abort().await;
+                assert!(uploads(store).await.is_empty(), "abort is immediate");
+            } else {
+                drop(writer);
+                wait_no_uploads(store, "after dropping a writer").await;
+            }
+            assert!(store.open(&key).await.unwrap().is_none());
+        }
+    }
+
+    /// A part that fails (its upload aborted behind the writer's back) fails the writer.
+    async fn failed_part_fails_the_writer(store: &S3Store) {
+        let key = key("f");
+        let mut writer = store.begin(&key).await.unwrap();
+        writer.write(Bytes::from(data(PART + 1, 8))).await.unwrap();
+        let out = store
+            .client()
+            .list_multipart_uploads()
+            .bucket(store.bucket())
+            .send()
+            .await
+            .unwrap();
+        let upload = &out.uploads()[0];
+        abort_upload(
+            store.client(),
+            store.bucket(),
+            upload.key().unwrap(),
+            upload.upload_id().unwrap(),
+        )
+        .await
+        .unwrap();
+        // Later parts fail; the writer refuses to go on, then to commit.
+        let mut failed = false;
+        for _ in 0..8 {
+            if writer.write(Bytes::from(data(PART, 9))).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "writes go on after a part failed");
+        assert!(writer.write(Bytes::from_static(b"x")).await.is_err());
+        assert!(writer.commit().await.is_err());
+        assert!(store.open(&key).await.unwrap().is_none());
+        wait_no_uploads(store, "after a failed part").await;
+    }
+
+    /// `discard_pending` aborts an old multipart upload left by a crash, spares a recent
+    /// one and anything outside the prefix or not named like a key.
+    ///
+    /// moto 5.2 reports every upload as initiated on 2010-11-10, so only stores with real
+    /// timestamps (`real_initiated`) can show that a recent upload is spared.
+    async fn discard_pending_aborts_leftovers(store: &S3Store, real_initiated: bool) {
+        let client = store.client();
+        let mut ids = Vec::new();
+        for object_key in [
+            format!("{}{}", store.prefix(), key("c")),
+            format!("{}.not-a-key", store.prefix()),
+            "elsewhere/1-0123456789abcdef".to_owned(),
+        ] {
+            let out = client
+                .create_multipart_upload()
+                .bucket(store.bucket())
+                .key(&object_key)
+                .send()
+                .await
+                .unwrap();
+            let id = out.upload_id().unwrap().to_owned();
+            client
+                .upload_part()
+                .bucket(store.bucket())
+                .key(&object_key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from_static(b"crash leftover"))
+                .send()
+                .await
+                .unwrap();
+            ids.push((object_key, id));
+        }
+        if real_initiated {
+            assert_eq!(
+                store
+                    .discard_pending(SystemTime::now() - HOUR)
+                    .await
+                    .unwrap(),
+                0
+            );
+            assert_eq!(uploads(store).await.len(), 3);
+        }
+        assert_eq!(
+            store
+                .discard_pending(SystemTime::now() + HOUR)
+                .await
+                .unwrap(),
+            1
+        );
+        let mut left = uploads(store).await;
+        left.sort();
+        let mut foreign = vec![ids[1].0.clone(), ids[2].0.clone()];
+        foreign.sort();
+        assert_eq!(left, foreign);
+        for (object_key, id) in &ids[1..] {
+            assert!(
+                abort_upload(client, store.bucket(), object_key, id)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    /// Everything, against one S3 server whose bucket `bucket` exists.
+    async fn exercise(s3: &S3Endpoint, bucket: &str, real_initiated: bool) {
+        let started = Instant::now();
+        let store = connect(s3, bucket, "").await;
+        super::super::conformance::run_all(&store).await;
+        let conformance = started.elapsed();
+        // Again under a prefix, with a foreign object beside it that must survive.
+        store
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key("foreign")
+            .body(ByteStream::from_static(b"not ours"))
+            .send()
+            .await
+            .unwrap();
+        let prefixed = connect(s3, bucket, "blobs/").await;
+        super::super::conformance::run_all(&prefixed).await;
+        let later = SystemTime::now() + HOUR;
+        assert!(
+            prefixed
+                .list_older_than(later, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.list_older_than(later, 100).await.unwrap(),
+            vec!["foreign".to_owned()]
+        );
+        store.delete("foreign").await.unwrap();
+
+        sizes_round_trip(&prefixed).await;
+        dropped_and_aborted_writers_leave_no_upload(&store).await;
+        failed_part_fails_the_writer(&store).await;
+        discard_pending_aborts_leftovers(&prefixed, real_initiated).await;
+
+        // Nothing left: no object (the probes included) and no upload.
+        let objects = store
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        assert!(objects.contents().is_empty(), "{:?}", objects.contents());
+        assert!(uploads(&store).await.is_empty());
+        eprintln!(
+            "{}: conformance {conformance:?}, all {:?}",
+            s3.endpoint,
+            started.elapsed()
+        );
+    }
+
+    async fn create_bucket(s3: &S3Endpoint, bucket: &str) {
+        let client = Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(s3.region.clone()))
+                .credentials_provider(Credentials::new(
+                    &s3.access_key,
+                    &s3.secret_key,
+                    None,
+                    None,
+                    "test",
+                ))
+                .endpoint_url(&s3.endpoint)
+                .force_path_style(true)
+                .build(),
+        );
+        client.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto() {
+        let moto = Moto::start();
+        create_bucket(&moto.s3, "blobs").await;
+        exercise(&moto.s3, "blobs", false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn garage() {
+        let garage = Garage::start();
+        garage.create_bucket("blobs");
+        exercise(&garage.s3, "blobs", true).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connect_fails_with_one_sentence() {
+        let moto = Moto::start();
+        let garage = Garage::start();
+        garage.create_bucket("present");
+
+        let err = S3Store::connect_with_credentials(&config(&moto.s3, "absent", ""), "a", "b")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot use S3 bucket \"absent\" at {}: no such bucket",
+                moto.s3.endpoint
+            )
+        );
+
+        let err = S3Store::connect_with_credentials(
+            &config(&garage.s3, "absent", ""),
+            &garage.s3.access_key,
+            &garage.s3.secret_key,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().ends_with(": no such bucket"), "{err:#}");
+
+        let secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let err = S3Store::connect_with_credentials(
+            &config(&garage.s3, "present", ""),
+            &garage.s3.access_key,
+            secret,
+        )
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "cannot use S3 bucket \"present\" at {}: access denied",
+                garage.s3.endpoint
+            )),
+            "{err:#}"
+        );
+        assert!(!format!("{err:#}").contains(secret), "{err:#}");
+        assert!(
+            !format!("{err:#}").contains(&garage.s3.secret_key),
+            "{err:#}"
+        );
+
+        let dead = S3Endpoint {
+            endpoint: format!("http://user:pw@127.0.0.1:{}", sealdrop_testkit::free_port()),
+            ..moto.s3.clone()
+        };
+        let started = Instant::now();
+        let err = S3Store::connect_with_credentials(&config(&dead, "blobs", ""), "a", "b")
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("cannot use S3 bucket \"blobs\" at http://127.0.0.1:")
+                && msg.ends_with(": the endpoint is unreachable"),
+            "{err:#}"
+        );
+        assert!(!msg.contains("pw"), "{msg}");
+        eprintln!("dead endpoint detected in {:?}", started.elapsed());
+
+        // A bad configuration fails before any request.
+        let mut bad = config(&moto.s3, "blobs", "");
+        bad.part_size = PART - 1;
+        assert!(
+            S3Store::connect_with_credentials(&bad, "a", "b")
+                .await
+                .is_err()
+        );
+        let mut bad = config(&moto.s3, "blobs", "no-slash");
+        bad.part_size = PART;
+        assert!(
+            S3Store::connect_with_credentials(&bad, "a", "b")
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn endpoint_labels_hide_user_info() {
+        let mut c = S3Config {
+            bucket: "b".into(),
+            prefix: String::new(),
+            endpoint: Some("https://key:secret@minio.example:9000/?x=secret".into()),
+            region: None,
+            path_style: true,
+            part_size: PART,
+            parts_in_flight: 2,
+        };
+        assert_eq!(
+            endpoint_label(&c, "us-east-1"),
+            "https://minio.example:9000"
+        );
+        c.endpoint = None;
+        assert_eq!(endpoint_label(&c, "eu-west-3"), "AWS S3 (eu-west-3)");
+    }
+
+    #[test]
+    fn keys_are_validated_like_the_filesystem_store() {
+        for key in [
+            "../x",
+            ".probe-x",
+            "",
+            "a/b",
+            "-a",
+            "a b",
+            "é",
+            &"a".repeat(129),
+        ] {
+            assert!(crate::storage::validate_key(key).is_err(), "{key:?}");
+        }
+        for key in ["a", "A_-9", "7-0123456789abcdef", &"b".repeat(128)] {
+            assert!(crate::storage::validate_key(key).is_ok(), "{key:?}");
+        }
+    }
+}
