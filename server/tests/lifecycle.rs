@@ -13,32 +13,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::*;
 
-/// One racer: retries on 401 (the nonce is shared and rotates), gives up on 404.
-/// Returns whether it downloaded the whole file.
-async fn racer(link: ShareLink, expected: Arc<Vec<u8>>) -> bool {
-    let key = link.secret().auth_key();
-    for _ in 0..500 {
-        let nonce = match fetch_nonce(&link).await {
-            Ok(n) => n,
-            Err(404) => return false,
-            Err(s) => panic!("exists answered {s}"),
-        };
-        let resp = signed_get(&link.api_url("download"), &key, &nonce).await;
-        match resp.status().as_u16() {
-            401 => continue,
-            404 => return false,
-            200 => {
-                let Ok(body) = resp.bytes().await else {
-                    return false;
-                };
-                return decrypt(link.secret(), &body).is_some_and(|p| p == *expected);
-            }
-            s => panic!("download answered {s}"),
-        }
-    }
-    panic!("no answer after 500 tries");
-}
-
 async fn race(server: &TestServer, dlimit: u32, racers: usize) -> usize {
     let plain = Arc::new(content(100_000, dlimit as u8));
     let up = upload_ws(

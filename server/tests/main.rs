@@ -10,3 +10,4 @@ mod api;
 mod bad_input;
 mod lifecycle;
 mod router;
+mod scale;

@@ -55,6 +55,30 @@ impl TestServer {
         }
     }
 
+    /// Serves a state built by the test (S3, Redis, several instances).
+    pub async fn serve_state(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = (*state.config).clone();
+        config.base_url = format!("http://{addr}");
+        config.listen = addr;
+        let state = AppState {
+            config: Arc::new(config),
+            ..state
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(sealdrop_server::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            dir: tempfile::tempdir().unwrap(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
     /// Signals shutdown; the returned handle resolves when the server has stopped.
     pub fn begin_stop(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         if let Some(tx) = self.stop.take() {
@@ -318,4 +342,30 @@ pub async fn owner_post(
         .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// One racer: retries on 401 (the nonce is shared and rotates), gives up on 404.
+/// Returns whether it downloaded the whole file.
+pub async fn racer(link: ShareLink, expected: std::sync::Arc<Vec<u8>>) -> bool {
+    let key = link.secret().auth_key();
+    for _ in 0..500 {
+        let nonce = match fetch_nonce(&link).await {
+            Ok(n) => n,
+            Err(404) => return false,
+            Err(s) => panic!("exists answered {s}"),
+        };
+        let resp = signed_get(&link.api_url("download"), &key, &nonce).await;
+        match resp.status().as_u16() {
+            401 => continue,
+            404 => return false,
+            200 => {
+                let Ok(body) = resp.bytes().await else {
+                    return false;
+                };
+                return decrypt(link.secret(), &body).is_some_and(|p| p == *expected);
+            }
+            s => panic!("download answered {s}"),
+        }
+    }
+    panic!("no answer after 500 tries");
 }
