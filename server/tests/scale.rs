@@ -68,7 +68,7 @@ async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn MetaStore> {
 
 /// The largest plaintext whose ciphertext is at most `target` bytes.
 fn plaintext_for(target: u64) -> usize {
-    (0..=target).rev().find_map(|t| plaintext_size(t)).unwrap() as usize
+    (0..=target).rev().find_map(plaintext_size).unwrap() as usize
 }
 
 async fn round_trips(s3: &S3Endpoint, bucket: &str) {
