@@ -1,1 +1,52 @@
+//! `sealdrop`, the command-line client of sealdrop: send and receive end-to-end-encrypted,
+//! expiring files over the Firefox Send v3 protocol, against sealdrop-server or any Send
+//! v3 server.
+//!
+//! The binary (`main.rs`) parses the command line and calls [`run`], which returns an
+//! [`Error`] whose [`Kind`] is the exit code. Everything else is private.
+//!
+//! # Layout
+//!
+//! - `args`: the command line (clap derive), every option with its `SEALDROP_*` variable.
+//! - `cmd/`: one file per subcommand, and the shared link and owner-token resolution.
+//! - `client`: HTTP (reqwest) and WebSocket (tokio-tungstenite) speaking Send v3.
+//! - `source`: what an upload reads (files, directories, stdin) and its encryption into
+//!   frames, in bounded memory.
+//! - `sink`: where a download goes; temporary files renamed only after verification.
+//! - `output`: human, JSON and quiet output; cleaning of untrusted names.
+//! - `history`: the 0600 record of uploaded shares and their owner tokens.
+//! - `password`: passwords from a value, a file or a prompt (terminal only).
+//! - `error`: the error type and the exit-code table.
 
+mod args;
+mod client;
+mod cmd;
+mod error;
+mod history;
+mod output;
+mod password;
+mod sink;
+mod source;
+
+pub use args::Cli;
+pub use error::{Error, Kind};
+
+/// Runs a parsed command line to completion on its own runtime. Ctrl-C stops it cleanly:
+/// temporary files are removed and [`Kind::Interrupted`] is returned.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", &e))?;
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = cmd::dispatch(cli) => result,
+            _ = tokio::signal::ctrl_c() => Err(Error::new(Kind::Interrupted, "interrupted")),
+        }
+    });
+    // Blocking threads notice their closed channels and end; a read of a silent standard
+    // input would not, so do not wait for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}

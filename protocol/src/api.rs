@@ -84,14 +84,26 @@ pub struct WsUploadRequest {
 pub struct UploadResponse {
     /// The share URL without the fragment: `<base>/download/<id>/`.
     pub url: String,
-    /// The owner token, returned only here.
-    #[serde(rename = "ownerToken", alias = "owner")]
+    /// The owner token, returned only here. Send v2 servers name it `owner` instead:
+    /// read [`UploadResponse::token`].
+    #[serde(rename = "ownerToken", default)]
     pub owner_token: String,
     /// The file id.
     pub id: String,
-    /// The owner token again under Send v2's name, for older clients of the HTTP route.
-    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    /// The owner token under Send v2's name; sealdrop's HTTP route sends both, for older
+    /// clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+}
+
+impl UploadResponse {
+    /// The owner token, under whichever name the server used.
+    pub fn token(&self) -> &str {
+        match &self.owner {
+            Some(owner) if self.owner_token.is_empty() => owner,
+            _ => &self.owner_token,
+        }
+    }
 }
 
 /// The final text message of a WebSocket upload: `{"ok":true}` or `{"error":<status>}`.

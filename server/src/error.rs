@@ -71,7 +71,10 @@ impl ApiError {
     pub fn log(&self) {
         match self {
             Self::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error")
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+            }
+            Self::Unavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "storage unavailable");
             }
             other => tracing::debug!(code = other.code(), "client error"),
         }

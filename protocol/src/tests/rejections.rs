@@ -373,3 +373,16 @@ fn file_ids_follow_send_rules() {
         assert!(FileId::parse(bad).is_none(), "{bad:?}");
     }
 }
+
+#[test]
+fn upload_answers_of_both_generations_parse() {
+    use crate::api::UploadResponse;
+    let both: UploadResponse =
+        serde_json::from_str(r#"{"url":"u","ownerToken":"t","owner":"t","id":"i"}"#).unwrap();
+    assert_eq!(both.token(), "t");
+    let v2: UploadResponse = serde_json::from_str(r#"{"url":"u","owner":"o","id":"i"}"#).unwrap();
+    assert_eq!(v2.token(), "o");
+    let v3: UploadResponse =
+        serde_json::from_str(r#"{"url":"u","ownerToken":"t","id":"i"}"#).unwrap();
+    assert_eq!(v3.token(), "t");
+}

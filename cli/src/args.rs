@@ -1,0 +1,380 @@
+//! The command line (clap derive). Every option has an environment variable
+//! `SEALDROP_*`; a flag on the command line beats the variable.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The server used when neither `--host` nor `SEALDROP_HOST` names one.
+pub(crate) const DEFAULT_HOST: &str = "http://127.0.0.1:8080";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (also when the reader of standard output goes away early)
+  1    usage: bad arguments, or a value the server's limits refuse
+  2    not found: the share expired, reached its download limit, was deleted or never existed
+  3    authentication: wrong or missing password or owner token, or no terminal to ask on
+  4    network or server failure
+  5    local I/O: a file cannot be read or written, or exists already (see --force)
+  6    decryption or integrity failure: the data is corrupt, truncated or tampered with,
+       or the share holds an unsafe file name; nothing is saved
+  130  interrupted (Ctrl-C); temporary files are removed
+
+Errors are one sentence on standard error, `sealdrop: <sentence>`.";
+
+/// Send and receive end-to-end-encrypted files that expire.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sealdrop",
+    version,
+    about = "Send and receive end-to-end-encrypted files that expire (Firefox Send v3 compatible).",
+    long_about = "Send and receive end-to-end-encrypted files that expire.\n\n\
+        Files are encrypted on this machine; the server only ever sees ciphertext. The link \
+        carries the key after '#', which never reaches the server. sealdrop speaks the \
+        Firefox Send v3 protocol: it works with sealdrop-server and with Send servers, and \
+        its links open in ffsend and the Send web app.\n\n\
+        Scripting: --json prints one JSON object on standard output, -q prints only the \
+        link, nothing ever prompts when standard input is not a terminal, and every option \
+        has an environment variable (shown in each command's --help).",
+    after_long_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print one JSON object on standard output instead of text.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_JSON",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub json: bool,
+
+    /// Print only the share link (upload) and otherwise nothing but errors; no progress bars.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "SEALDROP_QUIET",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub quiet: bool,
+
+    /// Never show progress bars (they only appear when standard error is a terminal).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_NO_PROGRESS",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub no_progress: bool,
+
+    /// The history file of shares uploaded from here
+    /// [default: <user data dir>/sealdrop/history.json].
+    #[arg(long, global = true, env = "SEALDROP_HISTORY", value_name = "FILE")]
+    pub history: Option<PathBuf>,
+
+    /// Do not record uploads in the history (owner commands then need --owner).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_NO_HISTORY",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub no_history: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encrypt and upload files, a directory or standard input; print the share link.
+    #[command(
+        visible_alias = "up",
+        long_about = "Encrypt and upload one file, several files, a directory, or standard input \
+            ('-'), and print the share link.\n\n\
+            Several files and directories travel as one share (Send's archive: the files \
+            concatenated, their names and sizes in the encrypted manifest); `sealdrop download` \
+            rebuilds them. Standard input is first copied to a temporary file, since the size \
+            must be known before the upload starts.\n\n\
+            Before uploading, the server's limits (/config) are checked: a file too large, an \
+            expiry too long or a download limit too high is refused with the allowed values."
+    )]
+    Upload(UploadArgs),
+
+    /// Download, verify and decrypt a share into a file (or a directory for several files).
+    #[command(
+        visible_alias = "get",
+        long_about = "Download, verify and decrypt a share.\n\n\
+            The file is written under its original (sanitised) name into the current directory, \
+            or where -o says; a share of several files is rebuilt as files under that \
+            directory. Data is decrypted into a temporary file beside the target, which is \
+            renamed only after the last record verified: on any error nothing is left behind. \
+            Existing files are never overwritten without --force.\n\n\
+            With -o - the plaintext streams to standard output as records verify; a failure \
+            at the end (truncation) is then reported by a non-zero exit code only."
+    )]
+    Download(DownloadArgs),
+
+    /// Show what is known about a share: existence, password, downloads, expiry, name.
+    Info(InfoArgs),
+
+    /// Check whether a share still exists (exit code 0 if so, 2 if not).
+    Exists(LinkArgs),
+
+    /// Delete a share now (owner).
+    Delete(OwnerArgs),
+
+    /// Change the download limit of a share (owner).
+    Params(ParamsArgs),
+
+    /// Set or change the password of a share (owner).
+    Password(PasswordCommandArgs),
+
+    /// List the shares uploaded from this machine that still exist.
+    History(HistoryArgs),
+}
+
+/// How an upload travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// WebSocket (`/api/ws`), falling back to HTTP when the server refuses the upgrade.
+    Auto,
+    /// WebSocket only.
+    Ws,
+    /// Plain HTTP (`POST /api/upload`) only.
+    Http,
+}
+
+/// `sealdrop upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Files or directories to send, or - for standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The server to upload to.
+    #[arg(long, env = "SEALDROP_HOST", default_value = DEFAULT_HOST, value_name = "URL")]
+    pub host: String,
+
+    /// How long the share lives: 5m, 1h, 1d, 7d, or seconds [default: the server's default].
+    #[arg(short, long, env = "SEALDROP_EXPIRY", value_name = "DURATION", value_parser = parse_expiry)]
+    pub expiry: Option<u64>,
+
+    /// How many downloads the share allows [default: the server's default].
+    #[arg(
+        short,
+        long,
+        env = "SEALDROP_DOWNLOADS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub downloads: Option<u32>,
+
+    /// Protect the share with a password.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    /// The name recipients see [default: the file's name; `stdin` for standard input].
+    #[arg(long, env = "SEALDROP_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Also print the link as a QR code (on standard error).
+    #[arg(long, env = "SEALDROP_QR", value_parser = BoolishValueParser::new())]
+    pub qr: bool,
+
+    /// How to upload.
+    #[arg(long, env = "SEALDROP_TRANSPORT", value_enum, default_value_t = Transport::Auto)]
+    pub transport: Transport,
+}
+
+/// The password options.
+#[derive(Debug, Args, Clone)]
+pub struct PasswordArgs {
+    /// Use a password. Without a value it is asked for without echo (terminal only).
+    /// Prefer the prompt, SEALDROP_PASSWORD or --password-file: a value on the command line
+    /// is visible to other users of this machine.
+    #[arg(
+        long,
+        env = "SEALDROP_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        num_args = 0..=1,
+        require_equals = true
+    )]
+    pub password: Option<Option<String>>,
+
+    /// Read the password from the first line of FILE.
+    #[arg(
+        long,
+        env = "SEALDROP_PASSWORD_FILE",
+        value_name = "FILE",
+        conflicts_with = "password"
+    )]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `sealdrop download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The share link, `<server>/download/<id>/#<secret>`.
+    #[arg(value_name = "LINK")]
+    pub link: String,
+
+    /// Where to write: a file, a directory, or - for standard output
+    /// [default: the original name in the current directory].
+    #[arg(short, long, env = "SEALDROP_OUTPUT", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite existing files.
+    #[arg(short, long, env = "SEALDROP_FORCE", value_parser = BoolishValueParser::new())]
+    pub force: bool,
+
+    /// The share's password, if it has one.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// A command that takes just a link.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The share link (the `#secret` part may be left out).
+    #[arg(value_name = "LINK")]
+    pub link: String,
+}
+
+/// A command that acts as the share's owner.
+#[derive(Debug, Args)]
+pub struct OwnerArgs {
+    /// The share link (the `#secret` part may be left out), or the share's id if it is in
+    /// the history.
+    #[arg(value_name = "LINK")]
+    pub link: String,
+
+    /// The owner token [default: from the history].
+    #[arg(
+        long,
+        env = "SEALDROP_OWNER",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub owner: Option<String>,
+}
+
+/// `sealdrop info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The share and, optionally, its owner token.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
+
+    /// The share's password, to show its name and size (never asked for).
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `sealdrop params`.
+#[derive(Debug, Args)]
+pub struct ParamsArgs {
+    /// The share and its owner token.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
+
+    /// The new download limit (counting the downloads already made).
+    #[arg(
+        short,
+        long,
+        env = "SEALDROP_DOWNLOADS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub downloads: u32,
+}
+
+/// `sealdrop password`.
+#[derive(Debug, Args)]
+pub struct PasswordCommandArgs {
+    /// The full share link (the password is salted with it) and the owner token.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
+
+    /// The new password [default: asked for twice without echo].
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `sealdrop history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Forget every share (the shares themselves stay on their servers).
+    #[arg(long)]
+    pub clear: bool,
+}
+
+/// Parses `--expiry`: seconds, or a duration like `5m`, `1h`, `1d`, `7d`, `1w`.
+pub(crate) fn parse_expiry(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let secs = match text.parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => humantime::parse_duration(text)
+            .map(|d| d.as_secs())
+            .map_err(|_| format!("{text:?} is not a duration like 300, 5m, 1h, 1d or 7d"))?,
+    };
+    if secs == 0 {
+        return Err("the expiry must be at least 1 second".to_owned());
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn expiry_accepts_seconds_and_units() {
+        assert_eq!(parse_expiry("300"), Ok(300));
+        assert_eq!(parse_expiry("5m"), Ok(300));
+        assert_eq!(parse_expiry("1h"), Ok(3600));
+        assert_eq!(parse_expiry("1d"), Ok(86400));
+        assert_eq!(parse_expiry("7d"), Ok(604_800));
+        assert!(parse_expiry("0").is_err());
+        assert!(parse_expiry("soon").is_err());
+    }
+
+    #[test]
+    fn every_option_has_an_environment_variable() {
+        fn check(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_positional() || matches!(id, "help" | "version" | "clear") {
+                    continue;
+                }
+                assert!(
+                    arg.get_env().is_some(),
+                    "{path} --{id} has no environment variable"
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        check(&Cli::command(), "sealdrop");
+    }
+}

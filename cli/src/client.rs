@@ -1,0 +1,606 @@
+//! The Send v3 client: HTTP through reqwest, uploads over the WebSocket route through
+//! tokio-tungstenite, with the plain HTTP upload route as the fallback when a proxy
+//! refuses the WebSocket upgrade.
+//!
+//! Every URL comes from [`ShareLink`] (or a canonical base), so no request ever carries
+//! the `#secret`. Errors are mapped to the CLI's [`Kind`]s here, with sentences that name
+//! the server's origin and never a key, token or password.
+//!
+//! [`Kind`]: crate::error::Kind
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT, WWW_AUTHENTICATE};
+use reqwest::{Response, StatusCode};
+use sealdrop_protocol::api::{
+    self, ConfigResponse, ExistsResponse, MetadataResponse, UploadResponse, WsStatus,
+    WsUploadRequest,
+};
+use sealdrop_protocol::auth::{self, b64u};
+use sealdrop_protocol::keys::AuthKey;
+use sealdrop_protocol::link::ShareLink;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+
+use crate::args::Transport;
+use crate::error::{Error, Result, describe_io};
+
+/// Time allowed to open a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for a whole control request (everything but the transfers).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest silence in the middle of a transfer before it is given up.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time the server may take to commit an upload after its last byte.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+const UA: &str = concat!("sealdrop/", env!("CARGO_PKG_VERSION"));
+
+/// The ciphertext of an upload, produced on demand: frames of one record each, and the
+/// task producing them, whose result reports local errors (a file that cannot be read).
+#[derive(Debug)]
+pub(crate) struct Frames {
+    /// The frames, in order. An `Err` item means the producer failed; its task says why.
+    pub(crate) rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    /// The producer.
+    pub(crate) task: JoinHandle<Result<()>>,
+}
+
+/// What `GET /api/exists` says.
+#[derive(Debug)]
+pub(crate) struct Exists {
+    pub(crate) requires_password: bool,
+    pub(crate) nonce: Option<String>,
+}
+
+/// A Send v3 client.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub(crate) fn new() -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(UA)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| Error::network(format!("cannot set up the HTTP client: {}", cause(&e))))?;
+        Ok(Self { http })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, origin: &str) -> Result<Response> {
+        request.send().await.map_err(|e| request_failed(origin, &e))
+    }
+
+    /// `GET /config`: the server's limits. `None` if the server has no such route (old
+    /// servers); an error only if the server cannot be reached.
+    pub(crate) async fn config(&self, base: &str) -> Result<Option<ConfigResponse>> {
+        let resp = self
+            .send(
+                self.http
+                    .get(format!("{base}/config"))
+                    .timeout(CONTROL_TIMEOUT),
+                base,
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Ok(None);
+        }
+        Ok(resp.json::<ConfigResponse>().await.ok())
+    }
+
+    /// `GET /api/exists/:id`.
+    pub(crate) async fn exists(&self, link: &ShareLink) -> Result<Exists> {
+        let origin = link.base();
+        let resp = self
+            .send(
+                self.http
+                    .get(link.api_url("exists"))
+                    .timeout(CONTROL_TIMEOUT),
+                origin,
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => {
+                let nonce = nonce_of(&resp);
+                let body: ExistsResponse = json(resp, origin).await?;
+                Ok(Exists {
+                    requires_password: body.requires_password,
+                    nonce,
+                })
+            }
+            StatusCode::NOT_FOUND => Err(Error::not_found()),
+            s => Err(unexpected(s, origin)),
+        }
+    }
+
+    /// The share's current nonce: from `exists` if it sent one, else from the download
+    /// page's `WWW-Authenticate` header (where ffsend reads it).
+    pub(crate) async fn nonce(
+        &self,
+        link: &ShareLink,
+        from_exists: Option<String>,
+    ) -> Result<String> {
+        if let Some(nonce) = from_exists {
+            return Ok(nonce);
+        }
+        let origin = link.base();
+        let resp = self
+            .send(
+                self.http.get(link.download_page()).timeout(CONTROL_TIMEOUT),
+                origin,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Err(Error::not_found()),
+            _ => nonce_of(&resp).ok_or_else(|| {
+                Error::network(format!(
+                    "{origin} sent no download nonce; is it a Send v3 server?"
+                ))
+            }),
+        }
+    }
+
+    /// A GET signed over `nonce`, retried once with the server's newer nonce if another
+    /// download used ours first (Send's nonce is shared by all downloaders).
+    async fn signed_get(
+        &self,
+        url: &str,
+        origin: &str,
+        key: &AuthKey,
+        nonce: &str,
+    ) -> Result<Response> {
+        let mut nonce = nonce.to_owned();
+        let mut retried = false;
+        loop {
+            let raw = b64u::decode_lenient(&nonce)
+                .map_err(|_| Error::network(format!("{origin} sent a malformed nonce")))?;
+            let request = self
+                .http
+                .get(url)
+                .header(AUTHORIZATION, auth::format_header(&key.sign(&raw)));
+            let resp = self.send(request, origin).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && !retried
+                && let Some(newer) = nonce_of(&resp)
+                && newer != nonce
+            {
+                nonce = newer;
+                retried = true;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// `GET /api/metadata/:id`, signed. Returns the answer and the next nonce.
+    pub(crate) async fn metadata(
+        &self,
+        link: &ShareLink,
+        key: &AuthKey,
+        nonce: &str,
+        with_password: bool,
+    ) -> Result<(MetadataResponse, String)> {
+        let origin = link.base();
+        let resp = tokio::time::timeout(
+            CONTROL_TIMEOUT,
+            self.signed_get(&link.api_url("metadata"), origin, key, nonce),
+        )
+        .await
+        .map_err(|_| timed_out(origin))??;
+        match resp.status() {
+            s if s.is_success() => {
+                let next = nonce_of(&resp);
+                let body: MetadataResponse = json(resp, origin).await?;
+                let next = match next {
+                    Some(n) => n,
+                    None => self.nonce(link, None).await?,
+                };
+                Ok((body, next))
+            }
+            StatusCode::NOT_FOUND => Err(Error::not_found()),
+            StatusCode::UNAUTHORIZED if with_password => Err(Error::auth("the password is wrong")),
+            StatusCode::UNAUTHORIZED => Err(Error::auth(
+                "the server refused the link's key: the #secret part of the link is wrong",
+            )),
+            s => Err(unexpected(s, origin)),
+        }
+    }
+
+    /// `GET /api/download/:id`, signed: the response, whose body is the ciphertext.
+    pub(crate) async fn download(
+        &self,
+        link: &ShareLink,
+        key: &AuthKey,
+        nonce: &str,
+    ) -> Result<Response> {
+        let origin = link.base();
+        let resp = tokio::time::timeout(
+            CONTROL_TIMEOUT,
+            self.signed_get(&link.api_url("download"), origin, key, nonce),
+        )
+        .await
+        .map_err(|_| timed_out(origin))??;
+        match resp.status() {
+            s if s.is_success() => Ok(resp),
+            StatusCode::NOT_FOUND => Err(Error::not_found()),
+            StatusCode::UNAUTHORIZED => {
+                Err(Error::auth("the server refused the download's signature"))
+            }
+            s => Err(unexpected(s, origin)),
+        }
+    }
+
+    /// `POST /api/<op>/:id` with an owner request body. 404 is [`Error::not_found`], 401
+    /// and 403 a refused owner token, 400 a usage error naming `op`.
+    pub(crate) async fn owner<B: Serialize>(
+        &self,
+        link: &ShareLink,
+        op: &str,
+        body: &B,
+    ) -> Result<Response> {
+        let origin = link.base();
+        let resp = self
+            .send(
+                self.http
+                    .post(link.api_url(op))
+                    .json(body)
+                    .timeout(CONTROL_TIMEOUT),
+                origin,
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(resp),
+            StatusCode::NOT_FOUND => Err(Error::not_found()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(Error::auth("the server refused the owner token"))
+            }
+            StatusCode::BAD_REQUEST => Err(Error::usage(format!(
+                "{origin} refused the {op} request as invalid"
+            ))),
+            s => Err(unexpected(s, origin)),
+        }
+    }
+
+    /// Reads a JSON answer of an owner request.
+    pub(crate) async fn owner_json<T: DeserializeOwned, B: Serialize>(
+        &self,
+        link: &ShareLink,
+        op: &str,
+        body: &B,
+    ) -> Result<T> {
+        let resp = self.owner(link, op, body).await?;
+        json(resp, link.base()).await
+    }
+
+    /// Uploads: over the WebSocket route, or the HTTP route per `transport`. `start` is
+    /// called once the route is open and produces the `encrypted_len` bytes of ciphertext.
+    pub(crate) async fn upload(
+        &self,
+        base: &str,
+        transport: Transport,
+        request: &WsUploadRequest,
+        encrypted_len: u64,
+        start: impl FnOnce() -> Frames,
+    ) -> Result<UploadResponse> {
+        if transport == Transport::Http {
+            return self.upload_http(base, request, encrypted_len, start).await;
+        }
+        match connect_ws(base).await? {
+            Ok(ws) => upload_ws(ws, base, request, start).await,
+            Err(status) if transport == Transport::Auto => {
+                let _ = status;
+                self.upload_http(base, request, encrypted_len, start).await
+            }
+            Err(status) => Err(Error::network(format!(
+                "{base} refused the WebSocket upload ({status}); try --transport http"
+            ))),
+        }
+    }
+
+    async fn upload_http(
+        &self,
+        base: &str,
+        request: &WsUploadRequest,
+        encrypted_len: u64,
+        start: impl FnOnce() -> Frames,
+    ) -> Result<UploadResponse> {
+        let Frames { rx, task } = start();
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let mut builder = self
+            .http
+            .post(format!("{base}/api/upload"))
+            .header(api::HEADER_FILE_METADATA, request.file_metadata.as_str())
+            .header(AUTHORIZATION, request.authorization.as_str())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, encrypted_len);
+        if let Some(t) = request.time_limit {
+            builder = builder.header(api::HEADER_EXPIRE_SECONDS, t);
+        }
+        if let Some(d) = request.dlimit {
+            builder = builder.header(api::HEADER_DOWNLOAD_LIMIT, d);
+        }
+        let sent = builder
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await;
+        // A local failure (unreadable file) explains a failed request best.
+        task.await
+            .map_err(|_| Error::local("the upload's reader stopped unexpectedly"))??;
+        let resp = sent.map_err(|e| request_failed(base, &e))?;
+        match resp.status() {
+            s if s.is_success() => {
+                let answer: HttpUploadAnswer = json(resp, base).await?;
+                let owner_token = answer.owner_token.or(answer.owner).ok_or_else(|| {
+                    Error::network(format!("{base} answered the upload without an owner token"))
+                })?;
+                Ok(UploadResponse {
+                    url: answer.url,
+                    owner_token,
+                    id: answer.id,
+                    owner: None,
+                })
+            }
+            s => Err(upload_status_error(s.as_u16(), base)),
+        }
+    }
+}
+
+/// The answer of `POST /api/upload`: sealdrop sends the owner token as both `ownerToken`
+/// and `owner` (Send v2's name), the reference server only `owner`. (`UploadResponse`
+/// treats `owner` as an alias and so refuses an answer holding both.)
+#[derive(Debug, serde::Deserialize)]
+struct HttpUploadAnswer {
+    url: String,
+    id: String,
+    #[serde(rename = "ownerToken", default)]
+    owner_token: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/api/ws`. `Ok(Err(status))` when the server (or a proxy) answered but refused
+/// the upgrade, which is when the HTTP route is worth trying.
+async fn connect_ws(base: &str) -> Result<Result<WsStream, String>> {
+    let url = ws_url(base);
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|_| Error::usage(format!("{base} is not a server address")))?;
+    if let Ok(ua) = UA.parse() {
+        request.headers_mut().insert(USER_AGENT, ua);
+    }
+    let connected =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
+            .await
+            .map_err(|_| timed_out(base))?;
+    match connected {
+        Ok((ws, _)) => Ok(Ok(ws)),
+        Err(tungstenite::Error::Http(resp)) => Ok(Err(format!("HTTP {}", resp.status().as_u16()))),
+        Err(tungstenite::Error::Protocol(e)) => Ok(Err(format!("{e}"))),
+        Err(tungstenite::Error::Io(e)) => Err(Error::network(format!(
+            "cannot connect to {base}: {}",
+            describe_io(&e)
+        ))),
+        Err(e) => Err(Error::network(format!(
+            "cannot connect to {base}: {}",
+            cause(&e)
+        ))),
+    }
+}
+
+/// `ws://host/api/ws` for `http://host`, `wss://` for `https://`.
+fn ws_url(base: &str) -> String {
+    match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}/api/ws"),
+        None => format!(
+            "ws://{}/api/ws",
+            base.strip_prefix("http://").unwrap_or(base)
+        ),
+    }
+}
+
+async fn upload_ws(
+    mut ws: WsStream,
+    base: &str,
+    request: &WsUploadRequest,
+    start: impl FnOnce() -> Frames,
+) -> Result<UploadResponse> {
+    let lost = |_| Error::network(format!("the connection to {base} broke during the upload"));
+    let text = serde_json::to_string(request)
+        .map_err(|_| Error::local("cannot encode the upload request"))?;
+    ws.send(Message::text(text)).await.map_err(lost)?;
+    let first = next_text(&mut ws, CONTROL_TIMEOUT, base).await?;
+    let answer = match serde_json::from_str::<UploadResponse>(&first) {
+        Ok(answer) => answer,
+        Err(_) => return Err(ws_status_error(&first, base)),
+    };
+    let Frames { mut rx, task } = start();
+    let mut sent_all = true;
+    while let Some(item) = rx.recv().await {
+        match item {
+            Ok(frame) => {
+                if ws.send(Message::binary(frame)).await.is_err() {
+                    sent_all = false;
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    drop(rx);
+    let produced = task
+        .await
+        .map_err(|_| Error::local("the upload's reader stopped unexpectedly"))?;
+    if let Err(e) = produced {
+        // Cancel: a close code other than 1000 makes the server discard the upload.
+        let _ = ws
+            .close(Some(tungstenite::protocol::CloseFrame {
+                code: tungstenite::protocol::frame::coding::CloseCode::Error,
+                reason: "cancelled".into(),
+            }))
+            .await;
+        return Err(e);
+    }
+    if sent_all {
+        let _ = ws.send(Message::binary(api::WS_END_MARKER.to_vec())).await;
+    }
+    let last = next_text(&mut ws, COMMIT_TIMEOUT, base).await?;
+    match serde_json::from_str::<WsStatus>(&last) {
+        Ok(WsStatus::Ok { ok: true }) => {
+            let _ = ws.close(None).await;
+            Ok(answer)
+        }
+        _ => Err(ws_status_error(&last, base)),
+    }
+}
+
+/// The next text message, skipping pings and binary messages.
+async fn next_text(ws: &mut WsStream, wait: Duration, base: &str) -> Result<String> {
+    let closed = || {
+        Error::network(format!(
+            "{base} closed the connection during the upload without an answer"
+        ))
+    };
+    loop {
+        let next = tokio::time::timeout(wait, ws.next())
+            .await
+            .map_err(|_| timed_out(base))?;
+        match next {
+            Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
+            Some(Ok(Message::Close(_))) | None => return Err(closed()),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) => return Err(closed()),
+        }
+    }
+}
+
+/// The error of a `{"error": N}` message (or any other unexpected message).
+fn ws_status_error(text: &str, base: &str) -> Error {
+    match serde_json::from_str::<WsStatus>(text) {
+        Ok(WsStatus::Error { error }) => upload_status_error(error, base),
+        _ => Error::network(format!(
+            "{base} answered the upload with something unexpected"
+        )),
+    }
+}
+
+/// The error of an upload refused with HTTP-like status `status`.
+fn upload_status_error(status: u16, base: &str) -> Error {
+    match status {
+        400 => Error::usage(format!(
+            "{base} refused the upload's parameters (expiry, download limit or format)"
+        )),
+        401 | 403 => Error::auth(format!("{base} requires authentication to upload")),
+        408 => Error::network(format!("{base} cancelled the upload: it stalled")),
+        413 => Error::usage(format!("{base} refuses files this large")),
+        429 => Error::network(format!("{base} is limiting requests; try again later")),
+        s => Error::network(format!("{base} failed to store the upload (status {s})")),
+    }
+}
+
+/// The nonce of a `WWW-Authenticate: send-v1 <nonce>` header.
+fn nonce_of(resp: &Response) -> Option<String> {
+    let value = resp.headers().get(WWW_AUTHENTICATE)?.to_str().ok()?;
+    let (scheme, nonce) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case(auth::SCHEME)
+        .then(|| nonce.trim().to_owned())
+        .filter(|n| !n.is_empty())
+}
+
+async fn json<T: DeserializeOwned>(resp: Response, origin: &str) -> Result<T> {
+    let bytes = tokio::time::timeout(CONTROL_TIMEOUT, resp.bytes())
+        .await
+        .map_err(|_| timed_out(origin))?
+        .map_err(|e| request_failed(origin, &e))?;
+    serde_json::from_slice(&bytes).map_err(|_| {
+        Error::network(format!(
+            "{origin} sent an answer sealdrop does not understand; is it a Send v3 server?"
+        ))
+    })
+}
+
+fn timed_out(origin: &str) -> Error {
+    Error::network(format!("{origin} did not answer in time"))
+}
+
+/// The error of an unexpected HTTP status.
+fn unexpected(status: StatusCode, origin: &str) -> Error {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => {
+            Error::network(format!("{origin} is limiting requests; try again later"))
+        }
+        s => Error::network(format!(
+            "{origin} answered with an error ({} {})",
+            s.as_u16(),
+            s.canonical_reason().unwrap_or("unknown")
+        )),
+    }
+}
+
+/// The error of a request that got no answer.
+pub(crate) fn request_failed(origin: &str, err: &reqwest::Error) -> Error {
+    if err.is_timeout() {
+        return timed_out(origin);
+    }
+    if err.is_connect() {
+        return Error::network(format!("cannot connect to {origin}: {}", cause(err)));
+    }
+    Error::network(format!("the connection to {origin} failed: {}", cause(err)))
+}
+
+/// The innermost cause of `err`, as a short lower-case phrase.
+pub(crate) fn cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    match current.downcast_ref::<std::io::Error>() {
+        Some(io) => describe_io(io),
+        None => {
+            let text = current.to_string();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => "unknown error".to_owned(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls_follow_the_scheme() {
+        assert_eq!(
+            ws_url("http://127.0.0.1:8080"),
+            "ws://127.0.0.1:8080/api/ws"
+        );
+        assert_eq!(
+            ws_url("https://send.example.com"),
+            "wss://send.example.com/api/ws"
+        );
+    }
+
+    #[test]
+    fn upload_refusals_read_as_sentences() {
+        let e = ws_status_error("{\"error\":413}", "http://h");
+        assert_eq!(e.to_string(), "http://h refuses files this large");
+        let e = ws_status_error("nonsense", "http://h");
+        assert_eq!(e.kind(), crate::error::Kind::Network);
+    }
+}

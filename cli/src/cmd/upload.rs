@@ -1,0 +1,213 @@
+//! `sealdrop upload`: check the server's limits, encrypt while streaming, set the password,
+//! record the share, print the link.
+
+use sealdrop_protocol::api::{OwnerRequest, PasswordRequest, WsUploadRequest};
+use sealdrop_protocol::link::{ShareLink, canonical_base};
+use sealdrop_protocol::{Secret, auth, ece, keys};
+use serde_json::json;
+
+use super::{Ctx, check_downloads, check_expiry};
+use crate::args::UploadArgs;
+use crate::error::{Error, Result};
+use crate::history::Entry;
+use crate::output::{
+    Mode, format_duration, format_size, format_time, now_unix, printable, qr_code,
+};
+use crate::password;
+use crate::source::Inputs;
+
+/// Send's defaults, for servers that do not publish `/config`.
+const FALLBACK_EXPIRY: u64 = 86400;
+const FALLBACK_DOWNLOADS: u32 = 1;
+
+pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
+    let base = canonical_base(&args.host).map_err(|_| {
+        Error::usage(format!(
+            "--host {} is not a server address like https://send.example.com",
+            printable(&args.host)
+        ))
+    })?;
+    let client = &ctx.client;
+    let config = client.config(&base).await?;
+    let expiry = args
+        .expiry
+        .or(config.as_ref().map(|c| c.defaults.EXPIRE_SECONDS))
+        .unwrap_or(FALLBACK_EXPIRY);
+    let downloads = args
+        .downloads
+        .or(config.as_ref().map(|c| c.defaults.DOWNLOADS))
+        .unwrap_or(FALLBACK_DOWNLOADS);
+    check_expiry(config.as_ref(), expiry)?;
+    check_downloads(config.as_ref(), downloads)?;
+    let password = if password::requested(&args.password) {
+        Some(password::require(
+            &args.password,
+            "--password needs a password",
+            true,
+        )?)
+    } else {
+        None
+    };
+
+    let inputs = Inputs::collect(args.files, ctx.out).await?;
+    let size = inputs.size();
+    if let Some(c) = &config
+        && size > c.limits.MAX_FILE_SIZE
+    {
+        let what = if inputs.count() == 1 {
+            "the file is"
+        } else {
+            "the files are"
+        };
+        return Err(Error::usage(format!(
+            "{what} {}, more than this server accepts: at most {}",
+            exact_size(size),
+            exact_size(c.limits.MAX_FILE_SIZE),
+        )));
+    }
+    let encrypted_len = ece::encrypted_size(size)
+        .ok_or_else(|| Error::usage("the input is too large to encrypt"))?;
+    let metadata = inputs.metadata(args.name.as_deref())?;
+    let files = inputs.count();
+
+    let secret = Secret::generate().map_err(|e| Error::local(e.to_string()))?;
+    let request = WsUploadRequest {
+        file_metadata: metadata.encrypt(&secret.metadata_key()),
+        authorization: auth::format_header(&secret.auth_key().to_base64url()),
+        bearer: None,
+        time_limit: Some(expiry),
+        dlimit: Some(downloads),
+    };
+    let progress = ctx.out.progress(size, "Uploading");
+    let bar = progress.clone();
+    let encrypt_secret = secret.clone();
+    let answer = client
+        .upload(&base, args.transport, &request, encrypted_len, move || {
+            inputs.encrypt(encrypt_secret, bar)
+        })
+        .await;
+    progress.finish_and_clear();
+    let answer = answer?;
+    let expires_at = now_unix().saturating_add(expiry);
+    let link = ShareLink::from_download_url(&answer.url, secret)
+        .map_err(|_| Error::network(format!("{base} answered the upload with an unusable link")))?;
+
+    if let Some(password) = &password {
+        let request = PasswordRequest {
+            owner_token: answer.owner_token.clone(),
+            auth: keys::password_auth_key(password, &link.password_salt()).to_base64url(),
+        };
+        if let Err(e) = client.owner(&link, "password", &request).await {
+            // An unprotected share must not outlive a failed password.
+            let delete = OwnerRequest {
+                owner_token: answer.owner_token.clone(),
+            };
+            let _ = client.owner(&link, "delete", &delete).await;
+            return Err(Error::new(
+                e.kind(),
+                format!("setting the password failed, so the upload was deleted: {e}"),
+            ));
+        }
+    }
+
+    let label = share_label(&metadata);
+    match ctx.history_for_recording() {
+        Ok(Some(mut history)) => {
+            history.add(Entry {
+                id: link.id().to_owned(),
+                server: link.base().to_owned(),
+                link: link.to_link().to_string(),
+                owner_token: answer.owner_token.clone(),
+                name: label.clone(),
+                size,
+                uploaded_at: now_unix(),
+                expires_at,
+                downloads,
+            });
+            if let Err(e) = history.save() {
+                ctx.out
+                    .warn(&format!("the share is not in the history: {e}"));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => ctx
+            .out
+            .warn(&format!("the share is not in the history: {e}")),
+    }
+
+    let full_link = link.to_link();
+    match ctx.out.mode {
+        Mode::Json => ctx.out.json(&json!({
+            "link": full_link.as_str(),
+            "id": link.id(),
+            "owner_token": answer.owner_token,
+            "name": metadata.name,
+            "size": size,
+            "files": files,
+            "expires_at": format_time(expires_at),
+            "expiry_seconds": expiry,
+            "downloads": downloads,
+            "password": password.is_some(),
+        }))?,
+        Mode::Quiet => ctx.out.stdout(&format!("{}\n", full_link.as_str()))?,
+        Mode::Human => {
+            let what = if metadata.is_archive() {
+                format!(
+                    "{}: {files} files, {}",
+                    printable(&label),
+                    format_size(size)
+                )
+            } else {
+                format!("{}, {}", printable(&label), format_size(size))
+            };
+            let plural = if downloads == 1 { "" } else { "s" };
+            let mut text = format!(
+                "{}\n  {what}\n  expires after {downloads} download{plural} or in {} ({})\n",
+                full_link.as_str(),
+                format_duration(expiry),
+                format_time(expires_at),
+            );
+            if password.is_some() {
+                text.push_str("  password protected\n");
+            }
+            ctx.out.stdout(&text)?;
+        }
+    }
+    if args.qr
+        && let Some(code) = qr_code(full_link.as_str())
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{code}");
+    }
+    Ok(())
+}
+
+/// `1 byte`, `1000 bytes`, or `1.5 MiB (1572864 bytes)` from 1 KiB up.
+fn exact_size(bytes: u64) -> String {
+    if bytes == 1 {
+        "1 byte".to_owned()
+    } else if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{} ({bytes} bytes)", format_size(bytes))
+    }
+}
+
+/// What the uploader calls the share in the history and in messages: the file name, for
+/// an archive the directory all its files share (`photos/`) or the first file and a count.
+fn share_label(meta: &sealdrop_protocol::Metadata) -> String {
+    if !meta.is_archive() {
+        return meta.name.clone();
+    }
+    let files = &meta.manifest.files;
+    let top = |name: &str| name.split_once('/').map(|(dir, _)| dir.to_owned());
+    let first = files.first().map(|f| f.name.as_str()).unwrap_or_default();
+    if let Some(dir) = top(first)
+        && files
+            .iter()
+            .all(|f| top(&f.name).as_deref() == Some(dir.as_str()))
+    {
+        return format!("{dir}/");
+    }
+    format!("{first} and {} more", files.len().saturating_sub(1))
+}
