@@ -148,6 +148,11 @@ impl Server {
 
     /// A server with extra command-line options, e.g. `["--max-downloads", "5"]`.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// A server with extra options and environment variables (e.g. AWS credentials).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut last_log = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temporary directory");
@@ -163,6 +168,7 @@ impl Server {
                 .arg("--base-url")
                 .arg(&base)
                 .args(extra)
+                .envs(env.iter().copied())
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -191,6 +197,18 @@ impl Server {
             last_log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
         }
         panic!("sealdrop-server did not start:\n{last_log}");
+    }
+
+    /// The server process's peak resident memory (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM in /proc status")
     }
 
     /// The server's `--data-dir`.

@@ -10,6 +10,7 @@ mod multi;
 mod owner;
 mod password;
 mod roundtrip;
+mod s3;
 mod scripting;
 mod tamper;
 
