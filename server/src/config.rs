@@ -40,12 +40,12 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Public origin written into share links, e.g. https://send.example.com
-    /// [default: http://<listen>].
+    /// Public origin written into share links, e.g. `https://send.example.com`
+    /// [default: `http://` + the listen address].
     #[arg(long, env = "SEALDROP_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
 
-    /// Directory for blobs (<dir>/blobs) and metadata (<dir>/meta.sqlite) [default: ./data].
+    /// Directory for blobs (`DIR/blobs`) and metadata (`DIR/meta.sqlite`) [default: ./data].
     #[arg(long, env = "SEALDROP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
