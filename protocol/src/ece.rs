@@ -132,19 +132,62 @@ impl RecordCipher {
 
     /// Decrypts one record and appends its plaintext to `out`; `out` is unchanged on error.
     fn open(&mut self, record: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        self.open_split(record, &[], last, out)
+    }
+
+    /// Decrypts one record given in two consecutive pieces (`head ‖ tail`), copying each
+    /// byte once, straight into `out`; `out` is unchanged on error.
+    fn open_split(
+        &mut self,
+        head: &[u8],
+        tail: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DecryptError> {
         let nonce = self.next_nonce().ok_or(DecryptError)?;
-        let body_len = record.len().checked_sub(TAG_LEN).ok_or(DecryptError)?;
-        let (body, tag) = record.split_at_checked(body_len).ok_or(DecryptError)?;
-        let tag = Tag::<aes_gcm::aead::consts::U16>::try_from(tag).map_err(|_| DecryptError)?;
+        let total = head.len().checked_add(tail.len()).ok_or(DecryptError)?;
+        let body_len = total.checked_sub(TAG_LEN).ok_or(DecryptError)?;
+        let from_head = head.len().min(body_len);
+        let from_tail = body_len.saturating_sub(from_head);
+        let (head_body, head_tag) = head.split_at_checked(from_head).ok_or(DecryptError)?;
+        let (tail_body, tail_tag) = tail.split_at_checked(from_tail).ok_or(DecryptError)?;
+        let mut tag = [0u8; TAG_LEN];
+        let (t1, t2) = tag
+            .split_at_mut_checked(head_tag.len())
+            .ok_or(DecryptError)?;
+        t1.copy_from_slice(head_tag);
+        if t2.len() != tail_tag.len() {
+            return Err(DecryptError);
+        }
+        t2.copy_from_slice(tail_tag);
+        let tag = Tag::<aes_gcm::aead::consts::U16>::from(tag);
         let start = out.len();
-        out.extend_from_slice(body);
-        let result = match out.get_mut(start..) {
-            Some(buf) => self
-                .cipher
-                .decrypt_inout_detached(&nonce, &[], buf.into(), &tag)
-                .map_err(|_| DecryptError)
-                .and_then(|()| unpad(buf, last)),
-            None => Err(DecryptError),
+        let result = if tail_body.is_empty() {
+            // The common case, a record in one piece: decrypt straight from the input into
+            // `out`, without copying the ciphertext first.
+            out.resize(start.saturating_add(head_body.len()), 0);
+            match out.get_mut(start..) {
+                Some(buf) => aes_gcm::aead::inout::InOutBuf::new(head_body, buf)
+                    .map_err(|_| DecryptError)
+                    .and_then(|io| {
+                        self.cipher
+                            .decrypt_inout_detached(&nonce, &[], io, &tag)
+                            .map_err(|_| DecryptError)
+                    })
+                    .and_then(|()| unpad(buf, last)),
+                None => Err(DecryptError),
+            }
+        } else {
+            out.extend_from_slice(head_body);
+            out.extend_from_slice(tail_body);
+            match out.get_mut(start..) {
+                Some(buf) => self
+                    .cipher
+                    .decrypt_inout_detached(&nonce, &[], buf.into(), &tag)
+                    .map_err(|_| DecryptError)
+                    .and_then(|()| unpad(buf, last)),
+                None => Err(DecryptError),
+            }
         };
         match result {
             Ok(len) => {
@@ -324,14 +367,16 @@ impl Decryptor {
         }
         if !self.pending.is_empty() {
             let room = RECORD_SIZE.saturating_sub(self.pending.len());
-            let (head, rest) = input.split_at(room.min(input.len()));
-            self.pending.extend_from_slice(head);
-            input = rest;
-            if input.is_empty() {
+            let Some((head, rest)) = input.split_at_checked(room).filter(|(_, r)| !r.is_empty())
+            else {
+                // The record is not complete, or nothing follows it yet: it may be the last.
+                self.pending.extend_from_slice(input);
                 return Ok(());
-            }
-            records.open(&self.pending, false, out)?;
+            };
+            // A whole record with more data behind it: a non-last record.
+            records.open_split(&self.pending, head, false, out)?;
             self.pending.clear();
+            input = rest;
         }
         while let Some((record, rest)) = input.split_at_checked(RECORD_SIZE) {
             if rest.is_empty() {
