@@ -495,6 +495,7 @@ impl BlobStore for S3Store {
             key: key.to_owned(),
             object_key,
             buf: Vec::new(),
+            spare: Vec::new(),
             len: 0,
             upload: None,
             failed: false,
@@ -716,8 +717,8 @@ struct Upload {
     id: String,
     /// Number of the next part (1-based).
     next_part: i32,
-    /// Parts being uploaded, each holding its body.
-    in_flight: JoinSet<BlobResult<CompletedPart>>,
+    /// Parts being uploaded, each holding its body, which comes back for reuse.
+    in_flight: JoinSet<BlobResult<(CompletedPart, Option<Vec<u8>>)>>,
     /// Parts uploaded.
     done: Vec<CompletedPart>,
 }
@@ -729,6 +730,10 @@ struct S3Writer {
     object_key: String,
     /// Bytes not yet handed to S3: at most `part_size`.
     buf: Vec<u8>,
+    /// Part buffers back from finished part uploads, reused for the next parts: a large
+    /// upload allocates its `parts_in_flight + 1` buffers once instead of one per part,
+    /// which keeps the allocator from holding on to freed part-sized blocks.
+    spare: Vec<Vec<u8>>,
     /// Bytes accepted so far.
     len: u64,
     /// The multipart upload, once the blob is larger than one part.
@@ -774,6 +779,13 @@ impl S3Writer {
         let needed = self.buf.len() + bytes.len();
         if needed > self.buf.capacity() {
             let part_size = self.shared.part_size;
+            if self.upload.is_some()
+                && self.buf.is_empty()
+                && let Some(mut spare) = self.spare.pop()
+            {
+                spare.clear();
+                self.buf = spare;
+            }
             let target = if self.upload.is_some() {
                 // A large blob: every buffer will be full.
                 part_size
@@ -803,7 +815,9 @@ impl S3Writer {
         // Surface a failed part as soon as it is known.
         if let Some(upload) = &mut self.upload {
             while let Some(result) = upload.in_flight.try_join_next() {
-                upload.done.push(part_result(result, &self.key)?);
+                upload
+                    .done
+                    .push(part_result(result, &self.key, &mut self.spare)?);
             }
         }
         Ok(())
@@ -847,7 +861,9 @@ impl S3Writer {
         };
         while upload.in_flight.len() >= parts_in_flight {
             if let Some(result) = upload.in_flight.join_next().await {
-                upload.done.push(part_result(result, &self.key)?);
+                upload
+                    .done
+                    .push(part_result(result, &self.key, &mut self.spare)?);
             }
         }
         let number = upload.next_part;
@@ -860,6 +876,7 @@ impl S3Writer {
         }
         upload.next_part += 1;
         let body = Bytes::from(std::mem::take(&mut self.buf));
+        let keep = body.clone();
         let client = self.shared.client.clone();
         let bucket = self.shared.bucket.clone();
         let object_key = self.object_key.clone();
@@ -881,10 +898,12 @@ impl S3Writer {
             let etag = out
                 .e_tag()
                 .with_context(|| format!("uploading part {number} of blob {key}: no ETag"))?;
-            Ok(CompletedPart::builder()
+            let part = CompletedPart::builder()
                 .part_number(number)
                 .e_tag(etag)
-                .build())
+                .build();
+            // The SDK has dropped its copies of the body by now; if so, reuse the buffer.
+            Ok((part, keep.try_into_mut().ok().map(Vec::from)))
         });
         Ok(())
     }
@@ -913,7 +932,9 @@ impl S3Writer {
             anyhow::bail!("blob {}: no multipart upload", self.key);
         };
         while let Some(result) = upload.in_flight.join_next().await {
-            upload.done.push(part_result(result, &self.key)?);
+            upload
+                .done
+                .push(part_result(result, &self.key, &mut self.spare)?);
         }
         let mut parts = std::mem::take(&mut upload.done);
         parts.sort_by_key(|p| p.part_number());
@@ -954,10 +975,14 @@ impl S3Writer {
 
 /// A finished part task as a part, or the error that ends the upload.
 fn part_result(
-    result: Result<BlobResult<CompletedPart>, tokio::task::JoinError>,
+    result: Result<BlobResult<(CompletedPart, Option<Vec<u8>>)>, tokio::task::JoinError>,
     key: &str,
+    spare: &mut Vec<Vec<u8>>,
 ) -> BlobResult<CompletedPart> {
-    result.with_context(|| format!("blob {key}: part upload task failed"))?
+    let (part, buffer) =
+        result.with_context(|| format!("blob {key}: part upload task failed"))??;
+    spare.extend(buffer);
+    Ok(part)
 }
 
 #[async_trait]
