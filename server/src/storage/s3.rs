@@ -718,7 +718,7 @@ struct Upload {
     /// Number of the next part (1-based).
     next_part: i32,
     /// Parts being uploaded, each holding its body, which comes back for reuse.
-    in_flight: JoinSet<BlobResult<(CompletedPart, Option<Vec<u8>>)>>,
+    in_flight: JoinSet<PartOutcome>,
     /// Parts uploaded.
     done: Vec<CompletedPart>,
 }
@@ -974,8 +974,11 @@ impl S3Writer {
 }
 
 /// A finished part task as a part, or the error that ends the upload.
+/// A finished part upload: the part, and its buffer when it can be reused.
+type PartOutcome = BlobResult<(CompletedPart, Option<Vec<u8>>)>;
+
 fn part_result(
-    result: Result<BlobResult<(CompletedPart, Option<Vec<u8>>)>, tokio::task::JoinError>,
+    result: Result<PartOutcome, tokio::task::JoinError>,
     key: &str,
     spare: &mut Vec<Vec<u8>>,
 ) -> BlobResult<CompletedPart> {
