@@ -129,7 +129,7 @@ async fn version() -> Json<VersionResponse> {
 
 async fn heartbeat(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
     state.meta.ping().await?;
-    state.blobs.ping().await?;
+    state.blobs.health().await?;
     Ok(StatusCode::OK)
 }
 

@@ -89,6 +89,7 @@ async fn get(store: &dyn BlobStore, key: &str) -> Option<Vec<u8>> {
 async fn ping_works(store: &dyn BlobStore) {
     store.ping().await.unwrap();
     store.ping().await.unwrap();
+    store.health().await.unwrap();
 }
 
 async fn missing_blob_is_none(store: &dyn BlobStore) {

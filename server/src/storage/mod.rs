@@ -60,8 +60,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// `before`, left by a crash; returns how many.
     async fn discard_pending(&self, before: SystemTime) -> BlobResult<usize>;
 
-    /// Checks the store is reachable and writable.
+    /// Checks the store is reachable and writable (at start).
     async fn ping(&self) -> BlobResult<()>;
+
+    /// A cheap reachability check for `/__heartbeat__`, which load balancers call every
+    /// few seconds; by default the same as [`ping`](Self::ping).
+    async fn health(&self) -> BlobResult<()> {
+        self.ping().await
+    }
 }
 
 /// A blob being written.

@@ -662,6 +662,22 @@ impl BlobStore for S3Store {
         }
     }
 
+    /// HeadBucket only: no probe object is written on every load-balancer check.
+    async fn health(&self) -> BlobResult<()> {
+        let s = &self.shared;
+        let head = s.client.head_bucket().bucket(&s.bucket).send();
+        match tokio::time::timeout(PING_TIMEOUT, head).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.check_failed("reading the bucket", &e)),
+            Err(_) => Err(anyhow::anyhow!(
+                "S3 bucket {:?} at {}: no answer within {} s",
+                s.bucket,
+                s.endpoint_label,
+                PING_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
     async fn ping(&self) -> BlobResult<()> {
         match tokio::time::timeout(PING_TIMEOUT, self.ping_inner()).await {
             Ok(result) => result,
