@@ -17,26 +17,9 @@ use sealdrop_testkit::{Garage, Moto, S3Endpoint, free_port};
 
 const PART: usize = 8 << 20;
 
-fn client(s3: &S3Endpoint) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(s3.region.clone()))
-        .endpoint_url(&s3.endpoint)
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            &s3.access_key,
-            &s3.secret_key,
-            None,
-            None,
-            "bench",
-        ))
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
 /// Multipart upload of `len` bytes with two parts in flight, then a streamed GetObject.
 async fn direct(s3: &S3Endpoint, bucket: &str, len: usize) -> (f64, f64) {
-    let c = client(s3);
+    let c = s3.client();
     let part: Vec<u8> = (0..PART).map(|i| (i % 251) as u8).collect();
     let start = Instant::now();
     let up = c

@@ -238,15 +238,7 @@ async fn data_that_is_not_a_ciphertext_is_refused() {
         ("impossible length", good[..21 + 65536 + 10].to_vec()),
         ("too short", good[..10].to_vec()),
     ] {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
-            .await
-            .unwrap();
-        let req = json!({
-            "fileMetadata": sealdrop_protocol::Metadata::single("a", 1, "b").encrypt(&secret.metadata_key()),
-            "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
-        });
-        ws.send(Message::text(req.to_string())).await.unwrap();
-        let _answer = next_text(&mut ws).await;
+        let (mut ws, _first) = ws_begin(&server.base, &secret, 1, &UploadOptions::default()).await;
         for frame in data.chunks(65536) {
             let _ = ws.send(Message::binary(frame.to_vec())).await;
         }
@@ -261,15 +253,8 @@ async fn a_second_end_marker_is_harmless() {
     let server = TestServer::start().await;
     let secret = Secret::generate().unwrap();
     let plain = content(1000, 5);
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
-        .await
-        .unwrap();
-    let req = json!({
-        "fileMetadata": sealdrop_protocol::Metadata::single("a", 1000, "b").encrypt(&secret.metadata_key()),
-        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
-    });
-    ws.send(Message::text(req.to_string())).await.unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    let (mut ws, first) = ws_begin(&server.base, &secret, 1000, &UploadOptions::default()).await;
+    let answer: serde_json::Value = serde_json::from_str(&first).unwrap();
     ws.send(Message::binary(encrypt(&secret, &plain)))
         .await
         .unwrap();
@@ -293,15 +278,7 @@ async fn an_upload_without_end_marker_times_out_and_leaves_nothing() {
     )
     .await;
     let secret = Secret::generate().unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
-        .await
-        .unwrap();
-    let req = json!({
-        "fileMetadata": sealdrop_protocol::Metadata::single("a", 1000, "b").encrypt(&secret.metadata_key()),
-        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
-    });
-    ws.send(Message::text(req.to_string())).await.unwrap();
-    let _answer = next_text(&mut ws).await;
+    let (mut ws, _first) = ws_begin(&server.base, &secret, 1000, &UploadOptions::default()).await;
     ws.send(Message::binary(encrypt(&secret, &content(1000, 1))))
         .await
         .unwrap();

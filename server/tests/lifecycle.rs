@@ -182,16 +182,18 @@ async fn wait_empty(server: &TestServer) {
 async fn a_cancelled_websocket_upload_leaves_nothing() {
     let server = TestServer::start().await;
     let secret = Secret::generate().unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
-        .await
-        .unwrap();
-    let req = json!({
-        "fileMetadata": sealdrop_protocol::Metadata::single("x", 1 << 20, "a/b").encrypt(&secret.metadata_key()),
-        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
-        "timeLimit": 300, "dlimit": 1
-    });
-    ws.send(Message::text(req.to_string())).await.unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    let (mut ws, first) = ws_begin(
+        &server.base,
+        &secret,
+        1 << 20,
+        &UploadOptions {
+            time_limit: Some(300),
+            dlimit: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let answer: serde_json::Value = serde_json::from_str(&first).unwrap();
     let cipher = encrypt(&secret, &content(1 << 20, 1));
     for frame in cipher[..300_000].chunks(65536) {
         ws.send(Message::binary(frame.to_vec())).await.unwrap();
@@ -290,15 +292,8 @@ async fn shutdown_lets_a_running_upload_finish_and_refuses_new_connections() {
     let secret = Secret::generate().unwrap();
     let plain = content(300_000, 8);
     let cipher = encrypt(&secret, &plain);
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
-        .await
-        .unwrap();
-    let req = json!({
-        "fileMetadata": sealdrop_protocol::Metadata::single("s", 300_000, "a/b").encrypt(&secret.metadata_key()),
-        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
-    });
-    ws.send(Message::text(req.to_string())).await.unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    let (mut ws, first) = ws_begin(&server.base, &secret, 300_000, &UploadOptions::default()).await;
+    let answer: serde_json::Value = serde_json::from_str(&first).unwrap();
     ws.send(Message::binary(cipher[..100_000].to_vec()))
         .await
         .unwrap();

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::SinkExt;
+use sealdrop_protocol::Secret;
 use sealdrop_protocol::ece::{encrypted_size, plaintext_size};
 use sealdrop_protocol::link::ShareLink;
-use sealdrop_protocol::{Metadata, Secret};
 use sealdrop_server::clock::SystemClock;
 use sealdrop_server::config::S3Config;
 use sealdrop_server::meta::MetaStore;
@@ -188,20 +188,7 @@ async fn two_instances_behave_as_one_service() {
 }
 
 async fn multipart_uploads(s3: &S3Endpoint, bucket: &str) -> usize {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(s3.region.clone()))
-        .endpoint_url(&s3.endpoint)
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            &s3.access_key,
-            &s3.secret_key,
-            None,
-            None,
-            "test",
-        ))
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    let client = s3.client();
     let out = client
         .list_multipart_uploads()
         .bucket(bucket)
@@ -221,15 +208,14 @@ async fn an_s3_outage_mid_upload_leaves_nothing() {
     let secret = Secret::generate().unwrap();
     let plain = content(3 * PART, 6);
     let cipher = encrypt(&secret, &plain);
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&server.base))
-        .await
-        .unwrap();
-    let req = json!({
-        "fileMetadata": Metadata::single("o", plain.len() as u64, "a/b").encrypt(&secret.metadata_key()),
-        "authorization": format!("send-v1 {}", secret.auth_key().to_base64url()),
-    });
-    ws.send(Message::text(req.to_string())).await.unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    let (mut ws, first) = ws_begin(
+        &server.base,
+        &secret,
+        plain.len(),
+        &UploadOptions::default(),
+    )
+    .await;
+    let answer: serde_json::Value = serde_json::from_str(&first).unwrap();
     let (first, rest) = cipher.split_at(PART + PART / 2);
     for frame in first.chunks(65536) {
         ws.send(Message::binary(frame.to_vec())).await.unwrap();

@@ -184,17 +184,28 @@ fn request(secret: &Secret, name: &str, len: usize, o: &UploadOptions) -> WsUplo
     }
 }
 
-/// Uploads over the WebSocket route; `Err(status)` if the server answered an error.
-pub async fn upload_ws(base: &str, plain: &[u8], o: UploadOptions) -> Result<Uploaded, u16> {
-    let secret = Secret::generate().unwrap();
+/// A client's end of a WebSocket upload.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket upload of `len` plaintext bytes for `secret`: sends the first message
+/// and returns the socket with the server's first answer (text).
+pub async fn ws_begin(base: &str, secret: &Secret, len: usize, o: &UploadOptions) -> (Ws, String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(base))
         .await
         .unwrap();
-    let req = request(&secret, "file.bin", plain.len(), &o);
+    let req = request(secret, "file.bin", len, o);
     ws.send(Message::text(serde_json::to_string(&req).unwrap()))
         .await
         .unwrap();
     let first = next_text(&mut ws).await;
+    (ws, first)
+}
+
+/// Uploads over the WebSocket route; `Err(status)` if the server answered an error.
+pub async fn upload_ws(base: &str, plain: &[u8], o: UploadOptions) -> Result<Uploaded, u16> {
+    let secret = Secret::generate().unwrap();
+    let (mut ws, first) = ws_begin(base, &secret, plain.len(), &o).await;
     let answer: UploadResponse = match serde_json::from_str(&first) {
         Ok(a) => a,
         Err(_) => {

@@ -173,6 +173,27 @@ pub struct S3Endpoint {
     pub region: String,
 }
 
+impl S3Endpoint {
+    /// An `aws-sdk-s3` client for this store (path-style, static credentials), for tests
+    /// and benchmarks that talk to the store directly.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &self.access_key,
+                &self.secret_key,
+                None,
+                None,
+                "sealdrop-testkit",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
 /// moto's S3 server (in memory; accepts any credentials).
 #[derive(Debug)]
 pub struct Moto {

@@ -730,3 +730,11 @@ pub fn craft_upload(
     let link = ShareLink::from_download_url(url, secret).expect("link");
     (link.to_link().to_string(), owner)
 }
+
+/// The file id in a share link `<base>/download/<id>/#<secret>`.
+pub fn id_of(link: &str) -> &str {
+    link.split("/download/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a share link has /download/<id>/")
+}

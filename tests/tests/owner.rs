@@ -1,7 +1,7 @@
 //! Every owner command, with the owner token from the history or from `--owner`, and the
 //! history itself.
 
-use sealdrop_e2e::{Sandbox, Server};
+use sealdrop_e2e::{Sandbox, Server, id_of};
 
 use crate::NOT_FOUND;
 
@@ -21,13 +21,7 @@ fn info_shows_downloads_expiry_and_name() {
         .success();
     let out = sb.sealdrop(&["--json", "info", &link]).run();
     let info: serde_json::Value = serde_json::from_slice(&out.success().stdout).unwrap();
-    let id = link
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&link);
     let ttl = info["expires_in_seconds"].as_u64().unwrap();
     assert!((3590..=3600).contains(&ttl), "{ttl}");
     assert_eq!(
@@ -96,13 +90,7 @@ fn delete_uses_the_history_and_forgets_the_share() {
     let sb = Sandbox::new(&server);
     sb.write("f", b"f");
     let link = sb.upload(&["f"]);
-    let id = link
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&link);
     assert_eq!(sb.history()["shares"][0]["id"], id);
     let out = sb.sealdrop(&["delete", &link]).run();
     assert_eq!(
@@ -120,13 +108,7 @@ fn delete_by_id_alone_finds_the_link_in_the_history() {
     let sb = Sandbox::new(&server);
     sb.write("f", b"f");
     let link = sb.upload(&["f"]);
-    let id = link
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&link);
     sb.sealdrop(&["--json", "delete", id]).run().success();
     sb.sealdrop(&["exists", &link]).run().fails(2, NOT_FOUND);
 }
@@ -168,13 +150,7 @@ fn params_changes_the_download_limit() {
     sb.write("f", b"f");
     let link = sb.upload(&["f"]);
     let out = sb.sealdrop(&["params", &link, "--downloads", "2"]).run();
-    let id = link
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&link);
     assert_eq!(
         out.success().stdout_text(),
         format!("the share {id} now allows 2 downloads in total\n")
@@ -196,13 +172,7 @@ fn password_protects_an_existing_share() {
         .sealdrop(&["password", &link])
         .env("SEALDROP_PASSWORD", "correct horse")
         .run();
-    let id = link
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&link);
     assert_eq!(
         out.success().stdout_text(),
         format!("the share {id} now needs the password\n")
@@ -254,13 +224,7 @@ fn history_lists_live_shares_and_forgets_gone_ones() {
         "{}",
         lines[0]
     );
-    let id = one
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&one);
     let cells: Vec<&str> = lines[1].split("  ").filter(|c| !c.is_empty()).collect();
     assert_eq!(cells.len(), 5, "{}", lines[1]);
     assert_eq!(cells[0], id);

@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use sealdrop_e2e::{Sandbox, Server, content};
+use sealdrop_e2e::{Sandbox, Server, content, id_of};
 
 use crate::{TAMPERED, leftovers};
 
@@ -12,13 +12,7 @@ use crate::{TAMPERED, leftovers};
 fn upload(server: &Server, sb: &Sandbox) -> (String, std::path::PathBuf) {
     sb.write("f.bin", &content(150_000, 5));
     let link = sb.upload(&["--downloads", "5", "f.bin"]);
-    let id = link
-        .split("/download/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = id_of(&link);
     (link.clone(), server.blob_of(id))
 }
 
