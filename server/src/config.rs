@@ -122,6 +122,12 @@ pub struct Settings {
     /// (default `info`).
     #[arg(long, env = "SEALDROP_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// Serve the web client from this directory, read on every request, instead of the
+    /// copy built into the binary (for developing the web client: edit and reload)
+    /// [default: the built-in copy].
+    #[arg(long, env = "SEALDROP_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 /// The validated configuration the server runs with.
@@ -164,6 +170,9 @@ pub struct Config {
     pub orphan_grace: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Directory the web client is served from instead of the built-in copy (canonical
+    /// when set by [`Config::from_settings`]).
+    pub web_dir: Option<PathBuf>,
 }
 
 /// The blob store to use.
@@ -376,6 +385,22 @@ impl Config {
         if upload_idle_timeout.is_zero() {
             return Err(invalid("--upload-idle-timeout must be more than 0 seconds"));
         }
+        let web_dir = match s.web_dir {
+            None => None,
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => {
+                let canonical = std::fs::canonicalize(&dir).map_err(|e| {
+                    invalid(format!("--web-dir {} cannot be used: {e}", dir.display()))
+                })?;
+                if !canonical.is_dir() {
+                    return Err(invalid(format!(
+                        "--web-dir {} is not a directory",
+                        dir.display()
+                    )));
+                }
+                Some(canonical)
+            }
+        };
         Ok(Self {
             listen,
             base_url,
@@ -395,6 +420,7 @@ impl Config {
             download_lease: Duration::from_secs(300),
             orphan_grace: Duration::from_secs(3600),
             log_format: s.log_format.unwrap_or_default(),
+            web_dir,
         })
     }
 
@@ -435,6 +461,7 @@ impl Settings {
             upload_idle_timeout: self.upload_idle_timeout.or(other.upload_idle_timeout),
             shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),
             log_format: self.log_format.or(other.log_format),
+            web_dir: self.web_dir.or(other.web_dir),
         }
     }
 }
@@ -551,6 +578,7 @@ mod tests {
         assert_eq!(c.max_expiry, 604_800);
         assert_eq!(c.max_downloads, 100);
         assert_eq!(c.expiry_choices, [300, 3600, 86400, 604_800]);
+        assert_eq!(c.web_dir, None);
     }
 
     #[test]
@@ -619,6 +647,11 @@ mod tests {
         assert_eq!(c.default_downloads, 2);
         assert_eq!(c.max_file_size, 10_000_000);
         assert_eq!(c.expiry_choices, [60, 120]);
+        let web = dir.path().join("web");
+        std::fs::create_dir(&web).unwrap();
+        std::fs::write(&path, format!("web-dir = {:?}\n", web.to_str().unwrap())).unwrap();
+        let c = parse(&["--config", p]).unwrap();
+        assert_eq!(c.web_dir, Some(web.canonicalize().unwrap()));
         std::fs::write(&path, "no-such-option = 1\n").unwrap();
         let err = parse(&["--config", p]).unwrap_err().to_string();
         assert!(err.contains("invalid"), "{err}");
@@ -640,6 +673,8 @@ mod tests {
                 "--s3-part-size",
             ),
             (&["--meta", "postgres://x"][..], "--meta"),
+            (&["--web-dir", "/no/such/sealdrop/web"][..], "--web-dir"),
+            (&["--web-dir", "Cargo.toml"][..], "--web-dir"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");

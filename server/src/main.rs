@@ -38,6 +38,12 @@ async fn start(config: Config) -> anyhow::Result<()> {
         "sealdrop-server {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(dir) = &config.web_dir {
+        tracing::info!(
+            web_dir = %dir.display(),
+            "serving the web client from a directory, not the built-in copy"
+        );
+    }
     if config.base_url.contains("://0.0.0.0") || config.base_url.contains("://[::]") {
         tracing::warn!(
             "share links will point at {}: set --base-url to the public origin",

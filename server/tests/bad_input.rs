@@ -42,11 +42,18 @@ async fn unknown_and_malformed_ids_are_not_found() {
             format!("/api/metadata/{id}"),
             format!("/api/download/{id}"),
             format!("/api/download/blob/{id}"),
-            format!("/download/{id}/"),
         ] {
             let (status, body, _) = get_json(&format!("{b}{path}"), Some("send-v1 AAAA")).await;
             assert_eq!(status, 404, "{path}");
             assert_eq!(body["error"], "not_found", "{path}");
+        }
+        // The share link's page: the web client's page, with a 404 and no nonce.
+        for path in [format!("/download/{id}/"), format!("/download/{id}")] {
+            let r = reqwest::get(format!("{b}{path}")).await.unwrap();
+            assert_eq!(r.status(), 404, "{path}");
+            assert!(nonce_of(&r).is_none(), "{path}");
+            let ct = r.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap();
+            assert_eq!(ct, "text/html; charset=utf-8", "{path}");
         }
         for op in ["info", "params", "password", "delete"] {
             let r = reqwest::Client::new()

@@ -11,3 +11,4 @@ mod bad_input;
 mod lifecycle;
 mod router;
 mod scale;
+mod web;

@@ -1,5 +1,5 @@
-//! Download routes: the page (nonce), exists, signed metadata and the signed, counted
-//! blob download.
+//! Download routes: the page (the web client's, with the nonce), exists, signed metadata
+//! and the signed, counted blob download.
 //!
 //! A download reserves a slot before the first byte and turns it into a completed
 //! download just before the last chunk is handed to the connection: the last bytes are
@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use sealdrop_protocol::api::{ExistsResponse, FileId, MetadataResponse};
 use sealdrop_protocol::auth::{self, b64u};
 
-use super::{file_id, nonce_header, ttl};
+use super::{file_id, nonce_header, ttl, web};
 use crate::error::ApiError;
 use crate::meta::{Complete, FileRecord, Reserve};
 use crate::state::AppState;
@@ -36,16 +37,29 @@ async fn live(state: &AppState, raw_id: &str) -> Result<FileRecord, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-/// `GET /download/:id/`: a plain page carrying the nonce (the web client replaces it).
+/// `GET /download/:id` and `/download/:id/`: the web client's download page. For a
+/// live file it is a 200 with the current nonce in `WWW-Authenticate` (ffsend reads it
+/// there); for an unknown, expired or malformed id the same page with a 404 (the page
+/// then shows that the file is gone, and Send clients see a non-2xx as expired).
 pub(super) async fn page(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let record = live(&state, &id).await?;
-    let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-                <title>sealdrop</title></head><body><p>A file was shared with you. \
-                Open this link with a sealdrop or Send client to download it.</p></body></html>";
-    Ok((nonce_header(&record.file.nonce), Html(html)).into_response())
+    let record = match id {
+        Ok(Path(id)) => match live(&state, &id).await {
+            Ok(record) => Some(record),
+            Err(ApiError::NotFound) => None,
+            Err(e) => return Err(e),
+        },
+        Err(_) => None,
+    };
+    match record {
+        Some(record) => {
+            let page = web::download_page(&state, StatusCode::OK).await?;
+            Ok((nonce_header(&record.file.nonce), page).into_response())
+        }
+        None => web::download_page(&state, StatusCode::NOT_FOUND).await,
+    }
 }
 
 /// `GET /api/exists/:id`.

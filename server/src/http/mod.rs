@@ -1,8 +1,25 @@
-//! The HTTP API: Send v3 routes plus sealdrop's plain HTTP upload.
+//! The HTTP API: Send v3 routes plus sealdrop's plain HTTP upload, and the static web
+//! client.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET, HEAD | `/` | `index.html` of the web client |
+//! | GET, HEAD | `/download/ID`, `/download/ID/` | `download.html`: 200 with the nonce, or 404 |
+//! | GET | `/api/ws` | WebSocket upload |
+//! | POST | `/api/upload` | plain HTTP upload |
+//! | GET | `/api/exists/ID`, `/api/metadata/ID`, `/api/download/ID`, `/api/download/blob/ID` | download flow |
+//! | POST | `/api/info/ID`, `/api/params/ID`, `/api/password/ID`, `/api/delete/ID` | owner operations |
+//! | GET | `/config`, `/__version__`, `/__heartbeat__`, `/__lbheartbeat__` | server information |
+//! | GET, HEAD | any other path | the file of the web client at that path, else the JSON 404 |
+//!
+//! Paths under `/api/` that match no route are always the JSON 404.
 
 mod download;
 mod owner;
 mod upload;
+mod web;
+
+pub use web::embedded_files;
 
 use std::time::Instant;
 
@@ -15,7 +32,7 @@ use axum::{Json, Router};
 use sealdrop_protocol::api::{ConfigResponse, Defaults, Limits, VersionResponse};
 use tracing::Instrument;
 
-use crate::error::{ApiError, not_found};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The Send protocol version sealdrop speaks; ffsend accepts any `v3.x`.
@@ -27,6 +44,7 @@ const OWNER_BODY_LIMIT: usize = 16 * 1024;
 /// The router with every route and the common layers.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(web::index))
         .route("/api/ws", get(upload::websocket))
         .route("/api/upload", post(upload::http))
         .route("/download/{id}", get(download::page))
@@ -43,7 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/__version__", get(version))
         .route("/__heartbeat__", get(heartbeat))
         .route("/__lbheartbeat__", get(|| async { StatusCode::OK }))
-        .fallback(not_found)
+        .fallback(web::fallback)
         .layer(axum::extract::DefaultBodyLimit::max(OWNER_BODY_LIMIT))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
@@ -52,6 +70,11 @@ pub fn router(state: AppState) -> Router {
 /// Gives every request an id (uuid v7, in `X-Request-Id` and in every log line of the
 /// request), logs one line per request without headers, query or body, and sets the
 /// security headers of every response.
+///
+/// The content security policy allows scripts, styles, images, workers, the manifest
+/// and fetches from this origin only, and nothing inline: the web client has no inline
+/// script or style. Every response is `no-store` unless its handler set its own
+/// `Cache-Control` (the static files of the web client: `no-cache` with an `ETag`).
 async fn request_context(req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7();
     let span = tracing::info_span!(
@@ -84,11 +107,16 @@ async fn request_context(req: Request, next: Next) -> Response {
         (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; \
-             base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ),
         (
             HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
             "same-origin",
         ),
     ] {
