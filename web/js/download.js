@@ -15,6 +15,8 @@ const BLOB_LIMIT = 256 * 1024 * 1024;
 
 const $ = (id) => document.getElementById(id);
 const sections = ['checking', 'unlock', 'ready', 'gone', 'broken'];
+/** Set when the next click saves through the File System Access API. */
+let pickNext = false;
 const state = { id: '', fragment: '', secret: null, auth: null, meta: null, final: false };
 
 function show(section, title) {
@@ -182,7 +184,10 @@ function randomToken() {
 async function worker() {
   if (!('serviceWorker' in navigator)) return null;
   try {
-    const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/download/', type: 'module' });
+    const reg = await Promise.race([
+      navigator.serviceWorker.register('/sw.js', { scope: '/download/', type: 'module' }),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no service worker')), 10_000)),
+    ]);
     const sw = reg.active ?? reg.waiting ?? reg.installing;
     if (sw && sw.state !== 'activated') {
       await new Promise((resolve) => {
@@ -280,10 +285,19 @@ async function download() {
   $('download-status').textContent = t('download.starting');
   const out = output(state.meta);
   try {
-    if (!(await viaWorker())) {
-      if (typeof window.showSaveFilePicker === 'function') await viaPicker(out);
-      else if (out.size <= BLOB_LIMIT) await viaBlob(out);
-      else {
+    if (pickNext) {
+      // A click of its own: the save dialog needs the user's gesture.
+      pickNext = false;
+      await viaPicker(out);
+    } else if (!(await viaWorker())) {
+      if (out.size <= BLOB_LIMIT) await viaBlob(out);
+      else if (typeof window.showSaveFilePicker === 'function') {
+        pickNext = true;
+        $('download-button').textContent = t('download.chooseWhere');
+        $('download-status').textContent = t('download.chooseWhereHint');
+        $('download-button').disabled = false;
+        return;
+      } else {
         $('download-status').textContent = t('download.tooBigForBrowser');
         $('download-button').disabled = false;
         return;

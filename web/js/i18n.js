@@ -70,8 +70,9 @@ export function formatDuration(ms) {
     ['second', 1],
   ];
   for (const [unit, size] of steps) {
-    if (seconds >= size || unit === 'second') {
-      const n = Math.round(seconds / size);
+    // 23 h 59 min is "1 day", not "24 hours".
+    if (seconds >= size * 0.98 || unit === 'second') {
+      const n = Math.max(1, Math.round(seconds / size));
       return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'long' }).format(n);
     }
   }

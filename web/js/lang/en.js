@@ -62,6 +62,8 @@ export default {
   'download.doneFinal': 'Downloaded. That was the last allowed download: the link no longer works.',
   'download.damaged': 'The download failed: the file is damaged or incomplete, and nothing was saved.',
   'download.stopped': 'The download stopped before the end.',
+  'download.chooseWhere': 'Choose where to save',
+  'download.chooseWhereHint': 'This browser cannot stream the file to your downloads: choose where to save it.',
   'download.tooBigForBrowser': 'This browser cannot save a file this large. Use Chrome, Edge or Firefox, or the sealdrop command-line client.',
   'download.goneHeading': 'This link has expired',
   'download.goneTitle': 'This link has expired',

@@ -61,6 +61,8 @@ export default {
   'download.doneFinal': 'Descargado. Era la última descarga permitida: el enlace ya no funciona.',
   'download.damaged': 'La descarga falló: el archivo está dañado o incompleto y no se guardó nada.',
   'download.stopped': 'La descarga se detuvo antes del final.',
+  'download.chooseWhere': 'Elegir dónde guardar',
+  'download.chooseWhereHint': 'Este navegador no puede guardar el archivo directamente en descargas: elige dónde guardarlo.',
   'download.tooBigForBrowser': 'Este navegador no puede guardar un archivo tan grande. Usa Chrome, Edge o Firefox, o el cliente de línea de órdenes sealdrop.',
   'download.goneHeading': 'Este enlace ha caducado',
   'download.goneTitle': 'Este enlace ha caducado',

@@ -1,0 +1,367 @@
+// The web client in a real headless Chromium against the real sealdrop-server, with the
+// real sealdrop CLI on the other side: byte-identical transfers both ways, archives,
+// passwords, the last-download warning, expired links, deletion, cancellation, the HTTP
+// fallback, damaged files and the no-service-worker fallback.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+  cli,
+  freePort,
+  guard,
+  launchBrowser,
+  makeFile,
+  sha256File,
+  startServer,
+  waitForDownload,
+} from './harness.mjs';
+
+const MiB = 1024 * 1024;
+let server;
+let browser;
+let work;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  work = await fsp.mkdtemp(path.join(os.tmpdir(), 'sealdrop-web-'));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (work) await fsp.rm(work, { recursive: true, force: true });
+});
+
+const secretOf = (link) => new URL(link).hash.slice(1);
+const idOf = (link) => /\/download\/([0-9a-f]+)\//.exec(link)[1];
+
+/** A fresh page with the privacy guard on. */
+async function page(secrets = []) {
+  const p = await browser.newPage();
+  const g = await guard(p, server.base, { secrets });
+  return { p, g };
+}
+
+/** The secret of a link made in the browser never appeared in a request URL. */
+function noSecretIn(g, secret) {
+  for (const r of g.requests) assert.equal(r.url.includes(secret), false, r.url);
+}
+
+/** Uploads `files` from the send page; returns the share link. */
+async function browserUpload(p, files, { password, dlimit, base = server.base } = {}) {
+  await p.goto(`${base}/`);
+  await p.setInputFiles('#file-input', files);
+  if (dlimit) await p.selectOption('#dlimit', String(dlimit));
+  if (password) await p.fill('#password', password);
+  await p.click('#upload-button');
+  await p.waitForSelector('#share:not([hidden])', { timeout: 120_000 });
+  const link = await p.inputValue('#share-link');
+  assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/download\/[0-9a-f]{16}\/#[\w-]{22}$/);
+  return link;
+}
+
+/** Opens a link's page, waits until it is ready to download. */
+async function openLink(p, link) {
+  await p.goto(link);
+  await p.waitForSelector('#ready:not([hidden]), #unlock:not([hidden]), #gone:not([hidden]), #broken:not([hidden])');
+}
+
+/** Clicks Download and waits for the completed file. */
+async function browserDownload(p) {
+  const saved = await waitForDownload(p, () => p.click('#download-button'));
+  await p.waitForFunction(() => /download/i.test(document.getElementById('download-status').textContent) === false
+    || document.getElementById('download-button').hidden
+    || !document.getElementById('download-button').disabled);
+  return saved;
+}
+
+async function cliUpload(files, extra = []) {
+  const run = await cli(['upload', '-q', '--host', server.base, ...extra, ...files]);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout.trim();
+}
+
+async function cliDownload(link, output, extra = []) {
+  const run = await cli(['download', '-q', '-o', output, ...extra, link]);
+  assert.equal(run.code, 0, run.stderr);
+}
+
+/** Files in the server's blob directory (stored shares and unfinished uploads). */
+async function blobs() {
+  try {
+    return await fsp.readdir(path.join(server.dataDir, 'blobs'));
+  } catch {
+    return [];
+  }
+}
+
+for (const size of [1, 65520, 20 * MiB + 1]) {
+  test(`browser upload → CLI download, ${size} bytes, byte-identical`, async () => {
+    const file = await makeFile(work, `up-${size}.bin`, size, size);
+    const { p, g } = await page();
+    const link = await browserUpload(p, [file]);
+    noSecretIn(g, secretOf(link));
+    const out = path.join(work, `cli-got-${size}.bin`);
+    await cliDownload(link, out);
+    assert.equal(await sha256File(out), await sha256File(file));
+    await g.assertClean();
+    await p.close();
+  });
+
+  test(`CLI upload → browser download, ${size} bytes, byte-identical`, async () => {
+    const file = await makeFile(work, `cli-up-${size}.bin`, size, size + 7);
+    const link = await cliUpload([file]);
+    const { p, g } = await page([secretOf(link)]);
+    await openLink(p, link);
+    assert.equal(await p.textContent('#file-name'), path.basename(file));
+    const saved = await browserDownload(p);
+    assert.equal(saved.name, path.basename(file));
+    assert.equal(await sha256File(saved.path), await sha256File(file));
+    await g.assertClean();
+    await p.close();
+  });
+}
+
+test('several files from the browser: the CLI rebuilds them', async () => {
+  const dir = path.join(work, 'many-browser');
+  await fsp.mkdir(dir);
+  const files = [
+    await makeFile(dir, 'a.txt', 10, 1),
+    await makeFile(dir, 'b är.bin', 70000, 2),
+    await makeFile(dir, 'empty', 0, 3),
+    await makeFile(dir, 'c.bin', 3 * MiB, 4),
+  ];
+  const { p, g } = await page();
+  const link = await browserUpload(p, files);
+  const out = path.join(work, 'many-browser-out');
+  await cliDownload(link, out);
+  for (const f of files) {
+    assert.equal(await sha256File(path.join(out, path.basename(f))), await sha256File(f), f);
+  }
+  await g.assertClean();
+  await p.close();
+});
+
+test('several files from the CLI: the browser saves a ZIP that holds them', async () => {
+  const dir = path.join(work, 'many-cli');
+  await fsp.mkdir(path.join(dir, 'sub'), { recursive: true });
+  const files = [
+    await makeFile(dir, 'one.txt', 5, 11),
+    await makeFile(path.join(dir, 'sub'), 'two.bin', 200000, 12),
+    await makeFile(dir, 'três.bin', 65519, 13),
+  ];
+  const link = await cliUpload(files);
+  const { p, g } = await page([secretOf(link)]);
+  await openLink(p, link);
+  assert.match(await p.textContent('#file-name'), /3/);
+  const saved = await browserDownload(p);
+  assert.match(saved.name, /\.zip$/);
+  const listing = JSON.parse(
+    execFileSync('python3', [
+      '-c',
+      `import hashlib, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()}))`,
+      saved.path,
+    ]).toString(),
+  );
+  const expected = {};
+  for (const f of files) expected[path.basename(f)] = await sha256File(f);
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(listing).map(([k, v]) => [path.basename(k), v])),
+    expected,
+  );
+  await g.assertClean();
+  await p.close();
+});
+
+test('a password: asked for, wrong one refused, right one downloads; the CLI agrees', async () => {
+  const file = await makeFile(work, 'secret.txt', 4000, 21);
+  const password = 'correct horse battery';
+  const { p, g } = await page([password]);
+  const link = await browserUpload(p, [file], { password, dlimit: 5 });
+  await p.close();
+
+  const { p: q, g: h } = await page([secretOf(link), password]);
+  await openLink(q, link);
+  assert.equal(await q.isVisible('#unlock'), true);
+  await q.fill('#unlock-password', 'wrong');
+  await q.click('#unlock-form button[type=submit]');
+  await q.waitForSelector('#unlock-error:not([hidden])');
+  await q.fill('#unlock-password', password);
+  await q.click('#unlock-form button[type=submit]');
+  await q.waitForSelector('#ready:not([hidden])');
+  const saved = await browserDownload(q);
+  assert.equal(await sha256File(saved.path), await sha256File(file));
+
+  const out = path.join(work, 'secret-cli.txt');
+  const refused = await cli(['download', '-q', '-o', out, '--password=nope', link]);
+  assert.notEqual(refused.code, 0);
+  await cliDownload(link, out, [`--password=${password}`]);
+  assert.equal(await sha256File(out), await sha256File(file));
+  await g.assertClean();
+  await h.assertClean();
+  await q.close();
+});
+
+test('the last allowed download is announced, and the link is gone after it', async () => {
+  const file = await makeFile(work, 'once.bin', 1000, 31);
+  const link = await cliUpload([file], ['-d', '1']);
+  const { p, g } = await page([secretOf(link)]);
+  await openLink(p, link);
+  assert.equal(await p.isVisible('#final-warning'), true);
+  const saved = await browserDownload(p);
+  assert.equal(await sha256File(saved.path), await sha256File(file));
+  await p.waitForSelector('#download-button', { state: 'hidden' });
+  await p.goto('about:blank');
+  await openLink(p, link);
+  assert.equal(await p.isVisible('#gone'), true);
+  await g.assertClean();
+  await p.close();
+});
+
+test('expired, unknown and incomplete links get a clear page', async () => {
+  const file = await makeFile(work, 'short.bin', 100, 41);
+  const link = await cliUpload([file], ['-e', '1']);
+  await new Promise((resolve) => setTimeout(resolve, 2200));
+  const { p, g } = await page([secretOf(link)]);
+  await openLink(p, link);
+  assert.equal(await p.isVisible('#gone'), true);
+  assert.match(await p.textContent('h1'), /expired/i);
+
+  const response = await p.goto(`${server.base}/download/0123456789abcdef/#AAAAAAAAAAAAAAAAAAAAAA`);
+  assert.equal(response.status(), 404);
+  await p.waitForSelector('#gone:not([hidden])');
+
+  const live = await cliUpload([file]);
+  await openLink(p, live.split('#')[0]);
+  assert.equal(await p.isVisible('#broken'), true);
+  await g.assertClean();
+  await p.close();
+});
+
+test('delete from the share panel: the link stops working and the list forgets it', async () => {
+  const file = await makeFile(work, 'delete-me.bin', 5000, 51);
+  const { p, g } = await page();
+  const link = await browserUpload(p, [file]);
+  assert.equal(await p.locator(`#share-list li[data-id="${idOf(link)}"]`).count(), 1);
+  await p.click('#delete');
+  await p.waitForSelector('#compose:not([hidden])');
+  assert.equal(await p.locator(`#share-list li[data-id="${idOf(link)}"]`).count(), 0);
+  const exists = await cli(['exists', link]);
+  assert.equal(exists.code, 2, exists.stderr);
+  // What this browser remembers: never the link's secret.
+  const stored = await p.evaluate(() => JSON.stringify({ ...localStorage }));
+  assert.equal(stored.includes(secretOf(link)), false);
+  await g.assertClean();
+  await p.close();
+});
+
+test('cancel mid-upload: no file remains on the server', async () => {
+  const file = await makeFile(work, 'cancel.bin', 300 * MiB, 61);
+  const before = await blobs();
+  const { p, g } = await page();
+  await p.goto(`${server.base}/`);
+  // Slow the socket down so the cancel lands mid-stream.
+  await p.setInputFiles('#file-input', [file]);
+  await p.click('#upload-button');
+  await p.waitForFunction(() => Number(document.getElementById('progress-bar').value) > 0.02);
+  await p.click('#cancel');
+  await p.waitForSelector('#compose:not([hidden])');
+  assert.match(await p.textContent('#send-error'), /cancel/i);
+  let left = [];
+  for (let i = 0; i < 50; i++) {
+    left = (await blobs()).filter((b) => !before.includes(b));
+    if (left.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.deepEqual(left, []);
+  await g.assertClean();
+  await p.close();
+});
+
+/** A reverse proxy that refuses WebSocket upgrades, as some misconfigured proxies do. */
+async function proxyWithoutWebSockets() {
+  const port = await freePort();
+  const target = new URL(server.base);
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  proxy.on('upgrade', (req, socket) => {
+    socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((r) => proxy.close(r)) };
+}
+
+test('without WebSockets the upload falls back to the HTTP route', async () => {
+  const proxy = await proxyWithoutWebSockets();
+  try {
+    const file = await makeFile(work, 'fallback.bin', 3 * MiB + 5, 71);
+    const p = await browser.newPage();
+    const g = await guard(p, proxy.base);
+    const link = await browserUpload(p, [file], { base: proxy.base });
+    assert.ok(g.requests.some((r) => r.method === 'POST' && r.url.endsWith('/api/upload')));
+    const out = path.join(work, 'fallback-got.bin');
+    await cliDownload(link, out);
+    assert.equal(await sha256File(out), await sha256File(file));
+    await g.assertClean();
+    await p.close();
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a damaged file ends with a clear error and no completed download', async () => {
+  const file = await makeFile(work, 'damaged.bin', 300000, 81);
+  const link = await cliUpload([file], ['-d', '5']);
+  const blob = (await blobs()).find((b) => b.endsWith(idOf(link)));
+  assert.ok(blob, 'the stored blob');
+  const stored = path.join(server.dataDir, 'blobs', blob);
+  const handle = await fsp.open(stored, 'r+');
+  const byte = Buffer.alloc(1);
+  await handle.read(byte, 0, 1, 200000);
+  byte[0] ^= 0x40;
+  await handle.write(byte, 0, 1, 200000);
+  await handle.close();
+
+  const { p, g } = await page([secretOf(link)]);
+  await openLink(p, link);
+  const [download] = await Promise.all([p.waitForEvent('download'), p.click('#download-button')]);
+  assert.ok(await download.failure(), 'the browser must not complete the download');
+  await p.waitForFunction(() => /damaged/i.test(document.getElementById('download-status').textContent));
+  await g.assertClean();
+  await p.close();
+});
+
+test('without a service worker a small file still downloads (in-memory fallback)', async () => {
+  const context = await launchBrowser({ serviceWorkers: 'block' });
+  try {
+    const file = await makeFile(work, 'no-sw.bin', 2 * MiB + 3, 91);
+    const link = await cliUpload([file]);
+    const p = context.pages()[0];
+    const g = await guard(p, server.base, { secrets: [secretOf(link)] });
+    await openLink(p, link);
+    const saved = await waitForDownload(p, () => p.click('#download-button'));
+    assert.equal(saved.name, 'no-sw.bin');
+    assert.equal(await sha256File(saved.path), await sha256File(file));
+    await g.assertClean();
+  } finally {
+    await context.close();
+  }
+});
