@@ -48,8 +48,9 @@ function nonceOf(base, index) {
 
 /**
  * Encrypts a Blob (a File, or several files as `new Blob(files)`, which concatenates them
- * without copying), reading it slice by slice. Yields the header, then each record, as
- * Uint8Arrays. `salt` is for tests; leave it out.
+ * without copying), streaming it: `blob.stream()` is by far the fastest way a browser
+ * reads a file (slicing it record by record costs an IPC round trip each). Yields the
+ * header, then each record, as Uint8Arrays. `salt` is for tests; leave it out.
  */
 export async function* encryptBlob(secret, blob, { rs = RS, salt } = {}) {
   salt ??= globalThis.crypto.getRandomValues(new Uint8Array(16));
@@ -60,24 +61,50 @@ export async function* encryptBlob(secret, blob, { rs = RS, salt } = {}) {
   yield header;
 
   const chunk = rs - 17;
-  const count = Math.ceil(blob.size / chunk);
-  const seal = async (index) => {
-    const start = index * chunk;
-    const end = Math.min(start + chunk, blob.size);
-    const bytes = new Uint8Array(await blob.slice(start, end).arrayBuffer());
-    if (bytes.length !== end - start) throw new Error('the file changed while it was read');
-    const plain = new Uint8Array(bytes.length + 1);
-    plain.set(bytes);
-    plain[bytes.length] = index === count - 1 ? 2 : 1;
-    const iv = nonceOf(nonceBase, index);
-    return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, plain));
+  let index = 0;
+  const seal = (plain) => {
+    const iv = nonceOf(nonceBase, index++);
+    return handled(
+      globalThis.crypto.subtle
+        .encrypt({ name: 'AES-GCM', iv }, key, plain)
+        .then((sealed) => new Uint8Array(sealed)),
+    );
   };
   const inFlight = [];
-  let next = 0;
-  while (next < count || inFlight.length > 0) {
-    while (next < count && inFlight.length < WINDOW) inFlight.push(handled(seal(next++)));
-    yield await inFlight.shift();
+  let record = new Uint8Array(chunk + 1);
+  let filled = 0;
+  let total = 0;
+  const reader = blob.stream().getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > blob.size) break;
+      for (let at = 0; at < value.length; ) {
+        const take = Math.min(chunk - filled, value.length - at);
+        record.set(value.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+        // A full record with more bytes to come is not the last one.
+        if (filled === chunk && (at < value.length || total < blob.size)) {
+          record[chunk] = 1;
+          inFlight.push(seal(record));
+          record = new Uint8Array(chunk + 1);
+          filled = 0;
+          while (inFlight.length >= WINDOW) yield await inFlight.shift();
+        }
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
   }
+  if (total !== blob.size) throw new Error('the file changed while it was read');
+  if (total > 0) {
+    record[filled] = 2;
+    inFlight.push(seal(record.subarray(0, filled + 1)));
+  }
+  while (inFlight.length > 0) yield await inFlight.shift();
 }
 
 /** Marks a promise as handled (it is awaited later, in order) and returns it. */
