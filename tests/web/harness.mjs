@@ -352,7 +352,8 @@ export async function launchBrowser({ args = [], downloadsPath, env = {}, ...opt
       acceptDownloads: true,
       downloadsPath: downloadsDir,
       // Chromium keeps an NSS database under HOME: give it the temporary directory.
-      env: cleanEnv({ HOME: root, ...env }),
+      // A UTF-8 locale, or Chromium drops files whose paths are not ASCII.
+      env: cleanEnv({ HOME: root, LANG: 'C.UTF-8', ...env }),
       timeout: 60_000,
       ...options,
     });

@@ -20,6 +20,8 @@ import {
   startServer,
   waitForDownload,
 } from './harness.mjs';
+import { authKeyOf, b64uEncode, encryptMetadata, newSecret } from '../../web/js/crypto.js';
+import { encryptBlob } from '../../web/js/ece.js';
 
 const MiB = 1024 * 1024;
 let server;
@@ -340,11 +342,19 @@ test('a damaged file ends with a clear error and no completed download', async (
   await handle.write(byte, 0, 1, 200000);
   await handle.close();
 
-  const { p, g } = await page([secretOf(link)]);
-  await openLink(p, link);
-  const [download] = await Promise.all([p.waitForEvent('download'), p.click('#download-button')]);
-  assert.ok(await download.failure(), 'the browser must not complete the download');
-  await p.waitForFunction(() => /damaged/i.test(document.getElementById('download-status').textContent));
+  // And one cut short on disk: the server sends fewer bytes than the ciphertext had.
+  const cut = await cliUpload([file], ['-d', '5']);
+  const cutBlob = (await blobs()).find((b) => b.endsWith(idOf(cut)));
+  await fsp.truncate(path.join(server.dataDir, 'blobs', cutBlob), 150000);
+
+  const { p, g } = await page([secretOf(link), secretOf(cut)]);
+  for (const broken of [link, cut]) {
+    await p.goto('about:blank');
+    await openLink(p, broken);
+    const [download] = await Promise.all([p.waitForEvent('download'), p.click('#download-button')]);
+    assert.ok(await download.failure(), 'the browser must not complete the download');
+    await p.waitForFunction(() => /damaged/i.test(document.getElementById('download-status').textContent));
+  }
   await g.assertClean();
   await p.close();
 });
@@ -364,4 +374,63 @@ test('without a service worker a small file still downloads (in-memory fallback)
   } finally {
     await context.close();
   }
+});
+
+/**
+ * A share no honest client makes (hostile names), uploaded with the web client's own
+ * crypto through the plain HTTP route. Returns its link.
+ */
+async function craftShare(metadata, bytes) {
+  const secret = newSecret();
+  const parts = [];
+  for await (const part of encryptBlob(secret, new Blob([bytes]))) parts.push(part);
+  const response = await fetch(`${server.base}/api/upload`, {
+    method: 'POST',
+    headers: {
+      'X-File-Metadata': await encryptMetadata(secret, metadata),
+      Authorization: `send-v1 ${b64uEncode(await authKeyOf(secret))}`,
+      'Content-Type': 'application/octet-stream',
+    },
+    body: Buffer.concat(parts),
+  });
+  assert.equal(response.status, 200);
+  return `${(await response.json()).url}#${b64uEncode(secret)}`;
+}
+
+test('hostile names are saved as safe names, in a single file and in a ZIP', async () => {
+  const single = await craftShare(
+    { name: '../../etc/evil\u0007"name.txt', size: 3, type: 'text/plain', manifest: {} },
+    Buffer.from('abc'),
+  );
+  const files = [
+    { name: '../up.txt', size: 1, type: '' },
+    { name: '/abs.txt', size: 1, type: '' },
+    { name: 'ok/../../x.txt', size: 1, type: '' },
+    { name: 'x.txt', size: 1, type: '' },
+  ];
+  const archive = await craftShare(
+    { name: '../Send-Archive.zip', size: 4, type: 'send-archive', manifest: { files } },
+    Buffer.from('wxyz'),
+  );
+  const { p, g } = await page([secretOf(single), secretOf(archive)]);
+  await openLink(p, single);
+  const one = await browserDownload(p);
+  assert.equal(one.name, 'evil__name.txt');
+  await openLink(p, archive);
+  const zip = await browserDownload(p);
+  assert.equal(zip.name, 'Send-Archive.zip');
+  const names = JSON.parse(
+    execFileSync('python3', [
+      '-c',
+      'import json, sys, zipfile; print(json.dumps(zipfile.ZipFile(sys.argv[1]).namelist()))',
+      zip.path,
+    ]).toString(),
+  );
+  assert.equal(names.length, 4);
+  for (const name of names) {
+    assert.ok(!name.startsWith('/') && !name.split('/').includes('..'), name);
+  }
+  assert.equal(new Set(names.map((n) => n.toLowerCase())).size, 4, `distinct: ${names}`);
+  await g.assertClean();
+  await p.close();
 });
