@@ -27,13 +27,21 @@ async function prepare({ token, id, secret, authKey, nonce, meta }, port) {
   try {
     if (!/^[0-9a-f]{32}$/.test(token) || !/^[0-9a-fA-F]{10,16}$/.test(id)) throw new TypeError('bad job');
     const auth = { key: authKey, nonce };
-    const response = await signed(`/api/download/${id}`, auth);
+    // Everything that could fail is settled before the download starts.
     const out = output(meta);
+    const headers = {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(out.size),
+      'Content-Disposition': contentDisposition(out.name),
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+    };
+    const response = await signed(`/api/download/${id}`, auth);
     const timer = setTimeout(() => {
       jobs.delete(token);
       response.body?.cancel().catch(() => {});
     }, CLAIM_WITHIN_MS);
-    jobs.set(token, { response, secret, meta, out, port, timer });
+    jobs.set(token, { response, secret, meta, out, headers, port, timer });
     port.postMessage({ type: 'ready', nonce: auth.nonce });
   } catch (err) {
     port.postMessage({ type: 'error', status: err?.status ?? -1 });
@@ -46,10 +54,9 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin || !match) return;
   const job = jobs.get(match[1]);
   if (!job) {
-    event.respondWith(new Response('This download has already started or expired.', {
-      status: 410,
-      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-    }));
+    // 204 keeps the page where it is (this worker may have restarted since the page
+    // prepared the download); the page's watchdog reports the failure.
+    event.respondWith(new Response(null, { status: 204 }));
     return;
   }
   jobs.delete(match[1]);
@@ -57,7 +64,7 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(stream(job));
 });
 
-function stream({ response, secret, meta, out, port }) {
+function stream({ response, secret, meta, out, headers, port }) {
   let done = 0;
   let lastReport = 0;
   const report = (n) => {
@@ -69,19 +76,12 @@ function stream({ response, secret, meta, out, port }) {
     }
   };
   const pass = new TransformStream();
+  const answer = new Response(pass.readable, { headers });
   plaintext(response.body, secret, meta, out, report)
     .pipeTo(pass.writable)
     .then(
       () => port.postMessage({ type: 'done', done }),
       (err) => port.postMessage({ type: 'error', damaged: err?.name === 'DecryptError', status: err?.status ?? -1 }),
     );
-  return new Response(pass.readable, {
-    headers: {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(out.size),
-      'Content-Disposition': contentDisposition(out.name),
-      'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': 'no-store',
-    },
-  });
+  return answer;
 }

@@ -6,12 +6,15 @@
 // File System Access API, and for small files to an in-memory Blob.
 
 import * as api from './api.js';
-import { authKeyOf, decryptMetadata, parseSecret, passwordAuthKey } from './crypto.js';
+import { authKeyOf, b64uEncode, decryptMetadata, parseSecret, passwordAuthKey } from './crypto.js';
 import { formatBytes, formatDuration, t, translatePage } from './i18n.js';
 import { output, plaintext } from './save.js';
+import { safeText } from './zip.js';
 
 /** Largest download kept in memory when nothing can stream to disk. */
 const BLOB_LIMIT = 256 * 1024 * 1024;
+/** A download that reports nothing for this long is given up. */
+const SILENCE_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
 const sections = ['checking', 'unlock', 'ready', 'gone', 'broken'];
@@ -24,9 +27,17 @@ function show(section, title) {
   if (title) $('title').textContent = title;
 }
 
-function broken(text) {
+/** A link that cannot be used: `title` says why (incomplete link, server trouble…). */
+function broken(text, title = t('download.brokenTitle')) {
+  $('broken-title').textContent = title;
   $('broken-text').textContent = text;
   show('broken', t('download.problemTitle'));
+  $('title').focus();
+}
+
+function gone() {
+  show('gone', t('download.goneHeading'));
+  $('title').focus();
 }
 
 function explain(err) {
@@ -48,7 +59,7 @@ async function start() {
   translatePage();
   const match = /^\/download\/([0-9a-fA-F]{10,16})\/?$/.exec(location.pathname);
   if (!match) {
-    show('gone', t('download.goneHeading'));
+    gone();
     return;
   }
   state.id = match[1];
@@ -62,8 +73,8 @@ async function start() {
   try {
     found = await api.exists(state.id);
   } catch (err) {
-    if (err?.status === 404) show('gone', t('download.goneHeading'));
-    else broken(explain(err));
+    if (err?.status === 404) gone();
+    else broken(explain(err), t('download.troubleTitle'));
     return;
   }
   state.auth = { key: null, nonce: found.nonce };
@@ -78,7 +89,7 @@ async function start() {
 
 /** The link as the uploader saw it: the password's salt. */
 function canonicalLink() {
-  return `${location.origin}/download/${state.id}/#${state.fragment}`;
+  return `${location.origin}/download/${state.id}/#${b64uEncode(state.secret)}`;
 }
 
 async function unlock(event) {
@@ -101,9 +112,9 @@ async function loadMetadata(fromPassword = false) {
       $('unlock-password').select();
       return;
     }
-    if (err?.status === 404) show('gone', t('download.goneHeading'));
+    if (err?.status === 404) gone();
     else if (err?.status === 401) broken(t('download.wrongKey'));
-    else broken(explain(err));
+    else broken(explain(err), t('download.troubleTitle'));
     return;
   }
   try {
@@ -114,7 +125,9 @@ async function loadMetadata(fromPassword = false) {
   }
   state.final = Boolean(answer.finalDownload);
   const meta = state.meta;
-  $('file-name').textContent = meta.archive ? t('download.archive', { count: meta.files.length }) : meta.name;
+  $('file-name').textContent = meta.archive
+    ? t('download.archive', { count: meta.files.length })
+    : safeText(meta.name);
   $('file-facts').textContent = t('download.facts', {
     size: formatBytes(meta.size),
     time: formatDuration(answer.ttl),
@@ -126,7 +139,7 @@ async function loadMetadata(fromPassword = false) {
       const item = document.createElement('li');
       const name = document.createElement('span');
       name.className = 'name';
-      name.textContent = f.name;
+      name.textContent = safeText(f.name);
       const size = document.createElement('span');
       size.className = 'size';
       size.textContent = formatBytes(f.size);
@@ -136,43 +149,60 @@ async function loadMetadata(fromPassword = false) {
   }
   entries.hidden = !meta.archive;
   $('final-warning').hidden = !state.final;
-  show('ready', t('download.title'));
-  $('download-button').focus();
+  const button = $('download-button');
+  button.textContent = t('download.download');
+  button.hidden = false;
+  button.disabled = false;
+  if ($('ready').hidden) {
+    show('ready', t('download.title'));
+    button.focus();
+  }
 }
 
 // ---- saving -----------------------------------------------------------------------
 
+let lastPaint = 0;
+
 function progress(done, total) {
+  const now = performance.now();
+  if (now - lastPaint < 200 && done < total) return;
+  lastPaint = now;
   $('download-progress').hidden = false;
   $('download-bar').value = total ? done / total : 1;
-  $('download-status').textContent = t('download.progress', {
+  $('download-progress-text').textContent = t('download.progress', {
     done: formatBytes(done),
     total: formatBytes(total),
   });
 }
 
-function finished() {
+function status(text) {
+  $('download-status').textContent = text;
+}
+
+async function finished() {
   $('download-bar').value = 1;
   if (state.final) {
-    $('download-status').textContent = t('download.doneFinal');
+    status(t('download.doneFinal'));
+    $('download-status').focus();
     $('download-button').hidden = true;
     $('final-warning').hidden = true;
-  } else {
-    $('download-status').textContent = t('download.done');
-    $('download-button').disabled = false;
+    return;
   }
+  status(t('download.done'));
+  // The next download may be the last one: ask the server again.
+  await loadMetadata().catch(() => {});
 }
 
 function failed(err) {
   $('download-button').disabled = false;
   if (err?.name === 'DecryptError' || err?.damaged) {
-    $('download-status').textContent = t('download.damaged');
+    status(t('download.damaged'));
   } else if (err?.status === 404) {
-    show('gone', t('download.goneHeading'));
+    gone();
   } else if (err?.name === 'AbortError' || err?.status === -1) {
-    $('download-status').textContent = t('download.stopped');
+    status(t('download.stopped'));
   } else {
-    $('download-status').textContent = explain(err);
+    status(explain(err));
   }
 }
 
@@ -190,9 +220,13 @@ async function worker() {
     ]);
     const sw = reg.active ?? reg.waiting ?? reg.installing;
     if (sw && sw.state !== 'activated') {
-      await new Promise((resolve) => {
-        const check = () => sw.state === 'activated' && resolve();
+      await new Promise((resolve, reject) => {
+        const check = () => {
+          if (sw.state === 'activated') resolve();
+          else if (sw.state === 'redundant') reject(new Error('service worker failed'));
+        };
         sw.addEventListener('statechange', check);
+        setTimeout(() => reject(new Error('service worker too slow')), 10_000);
         check();
       });
     }
@@ -223,12 +257,25 @@ async function viaWorker() {
     },
     [channel.port2],
   );
-  const ready = await answer;
+  const silent = () => Object.assign(new Error('the service worker went silent'), { status: -1 });
+  const ready = await Promise.race([
+    answer,
+    new Promise((_, reject) => setTimeout(() => reject(silent()), SILENCE_MS)),
+  ]);
   if (ready.type !== 'ready') throw Object.assign(new Error('prepare failed'), { status: ready.status });
   state.auth.nonce = ready.nonce;
+  let watchdog;
   const outcome = new Promise((resolve, reject) => {
+    // No word from the worker for a minute (it was stopped, or the navigation was not
+    // intercepted): the download is given up rather than waited for forever.
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => reject(silent()), SILENCE_MS);
+    };
+    arm();
     channel.port1.onmessage = (e) => {
       const m = e.data;
+      arm();
       if (m.type === 'progress') progress(m.done, m.total);
       else if (m.type === 'done') resolve();
       else if (m.type === 'error') reject(m);
@@ -244,6 +291,7 @@ async function viaWorker() {
   try {
     await outcome;
   } finally {
+    clearTimeout(watchdog);
     clearInterval(keepAlive);
     channel.port1.close();
   }
@@ -260,10 +308,18 @@ async function fetchInto(sink, out) {
   }).pipeTo(sink);
 }
 
+/** Saves through "choose where to save"; false when the user dismissed the dialog. */
 async function viaPicker(out) {
-  const handle = await window.showSaveFilePicker({ suggestedName: out.name });
+  let handle;
+  try {
+    handle = await window.showSaveFilePicker({ suggestedName: out.name });
+  } catch (err) {
+    if (err?.name === 'AbortError') return false;
+    throw err;
+  }
   // An aborted writable discards what was written: a damaged file leaves no file.
   await fetchInto(await handle.createWritable(), out);
+  return true;
 }
 
 async function viaBlob(out) {
@@ -281,29 +337,36 @@ async function viaBlob(out) {
 }
 
 async function download() {
-  $('download-button').disabled = true;
-  $('download-status').textContent = t('download.starting');
-  const out = output(state.meta);
+  const button = $('download-button');
+  button.disabled = true;
+  status(t('download.starting'));
+  $('download-bar').value = 0;
+  $('download-progress-text').textContent = '';
   try {
+    const out = output(state.meta);
     if (pickNext) {
       // A click of its own: the save dialog needs the user's gesture.
       pickNext = false;
-      await viaPicker(out);
+      if (!(await viaPicker(out))) {
+        status('');
+        button.disabled = false;
+        return;
+      }
     } else if (!(await viaWorker())) {
       if (out.size <= BLOB_LIMIT) await viaBlob(out);
       else if (typeof window.showSaveFilePicker === 'function') {
         pickNext = true;
-        $('download-button').textContent = t('download.chooseWhere');
-        $('download-status').textContent = t('download.chooseWhereHint');
-        $('download-button').disabled = false;
+        button.textContent = t('download.chooseWhere');
+        status(t('download.chooseWhereHint'));
+        button.disabled = false;
         return;
       } else {
-        $('download-status').textContent = t('download.tooBigForBrowser');
-        $('download-button').disabled = false;
+        status(t('download.tooBigForBrowser'));
+        button.disabled = false;
         return;
       }
     }
-    finished();
+    await finished();
   } catch (err) {
     failed(err);
   }

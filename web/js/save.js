@@ -3,31 +3,34 @@
 // page's own fallbacks.
 
 import { decryptTransform } from './ece.js';
-import { zipEntries, zipSize, zipTransform } from './zip.js';
+import { safeText, zipEntries, zipSize, zipTransform } from './zip.js';
 
 /**
- * A file name safe to save: the last path component, without control characters or
- * characters file systems refuse, not empty, not a dot name, at most 200 characters.
+ * A file name safe to save: the last path component, without control, invisible or
+ * bidirectional characters or characters file systems refuse, not empty, not a dot name,
+ * at most 200 characters (cut between characters, keeping a short extension).
  */
 export function safeName(name, fallback = 'download') {
-  let clean = String(name ?? '')
+  let clean = safeText(name)
     .split(/[/\\]/)
     .pop()
-    .replace(/[\u0000-\u001f\u007f-\u009f<>:"|?*]/g, '_')
+    .replace(/[<>:"|?*]/g, '_')
     .replace(/^[\s.]+|[\s.]+$/g, '');
   if (!clean) clean = fallback;
-  if (clean.length > 200) {
+  const chars = [...clean];
+  if (chars.length > 200) {
     const dot = clean.lastIndexOf('.');
-    const ext = dot > 0 && clean.length - dot <= 16 ? clean.slice(dot) : '';
-    clean = clean.slice(0, 200 - ext.length) + ext;
+    const ext = dot > 0 && clean.length - dot <= 16 ? [...clean.slice(dot)] : [];
+    clean = chars.slice(0, 200 - ext.length).join('') + ext.join('');
   }
   return clean;
 }
 
 /** `Content-Disposition: attachment` with an ASCII fallback and the RFC 6266 UTF-8 name. */
 export function contentDisposition(name) {
-  const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
-  const utf8 = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const text = safeText(name);
+  const ascii = text.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+  const utf8 = encodeURIComponent(text).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }
 

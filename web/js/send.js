@@ -6,7 +6,7 @@ import { passwordAuthKey } from './crypto.js';
 import { formatBytes, formatDuration, t, translatePage } from './i18n.js';
 import { qrSvg } from './qr.js';
 import * as shares from './shares.js';
-import { upload } from './upload.js';
+import { FALLBACK_LIMIT, upload } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
 let limits = { MAX_FILE_SIZE: Infinity, MAX_FILES_PER_ARCHIVE: 64 };
@@ -17,6 +17,7 @@ let current = null;
 /** A user-facing sentence for an error of an API call or upload. */
 function explain(err) {
   if (err?.name === 'AbortError') return t('send.cancelled');
+  if (err?.name === 'NoWebSocket') return t('error.noWebSocket', { max: formatBytes(FALLBACK_LIMIT) });
   switch (err?.status) {
     case 0:
       return t('error.network');
@@ -105,10 +106,16 @@ function setupDrop() {
     addFiles([...e.target.files]);
     e.target.value = '';
   });
+  const accepting = () => !$('compose').hidden;
   for (const type of ['dragenter', 'dragover']) {
     document.addEventListener(type, (e) => {
-      if (!e.dataTransfer?.types?.includes('Files') || $('compose').hidden) return;
+      if (!e.dataTransfer?.types?.includes('Files')) return;
+      // Always cancel, or the browser opens the file in this tab (losing the link).
       e.preventDefault();
+      if (!accepting()) {
+        e.dataTransfer.dropEffect = 'none';
+        return;
+      }
       drop.classList.add('over');
     });
   }
@@ -116,8 +123,9 @@ function setupDrop() {
     if (e.target === drop || !drop.contains(e.relatedTarget)) drop.classList.remove('over');
   });
   document.addEventListener('drop', (e) => {
-    if (!e.dataTransfer || $('compose').hidden) return;
+    if (!e.dataTransfer) return;
     e.preventDefault();
+    if (!accepting()) return;
     drop.classList.remove('over');
     const items = [...(e.dataTransfer.items ?? [])];
     if (items.some((item) => item.webkitGetAsEntry?.()?.isDirectory)) {
@@ -185,6 +193,7 @@ async function send(event) {
   $('progress-title').textContent = t('send.uploading', { name });
   $('progress-bar').value = 0;
   $('progress-text').textContent = t('send.encrypting');
+  $('cancel').disabled = false;
   show('progress');
   $('cancel').focus();
   const measure = meter();
@@ -196,7 +205,12 @@ async function send(event) {
       dlimit: Number($('dlimit').value),
       password,
       signal: controller.signal,
+      onCommit() {
+        $('cancel').disabled = true;
+        $('progress-text').textContent = t('send.finishing');
+      },
       onProgress(sent, total) {
+        if ($('cancel').disabled) return;
         const now = performance.now();
         const { rate, left } = measure(sent, total);
         if (now - lastPaint < 200 && sent < total) return;
@@ -258,6 +272,7 @@ function openShare(share) {
 
 function setupShare() {
   $('share-title').tabIndex = -1;
+  $('shares-title').tabIndex = -1;
   $('copy').addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText($('share-link').value);
@@ -296,6 +311,7 @@ function setupShare() {
     show('compose');
     renderShares();
     showError($('send-error'), t('share.deleted'));
+    $('file-input').focus();
   });
   $('send-another').addEventListener('click', () => {
     current = null;
@@ -307,57 +323,76 @@ function setupShare() {
 
 // ---- this browser's shares ----------------------------------------------------------
 
+/** Rebuilds the list of this browser's shares, then refreshes what is left of each. */
 function renderShares() {
   const list = $('share-list');
   const all = shares.list().reverse();
-  $('shares').hidden = all.length === 0;
-  list.replaceChildren();
-  for (const share of all) {
-    const item = document.createElement('li');
-    item.dataset.id = share.id;
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = share.name;
-    const state = document.createElement('span');
-    state.className = 'facts';
-    state.textContent = t('shares.expiresIn', { time: formatDuration(share.expiresAt - Date.now()) });
-    const remove = document.createElement('button');
-    remove.type = 'button';
-    remove.className = 'button danger small';
-    remove.textContent = t('share.delete');
-    remove.setAttribute('aria-label', t('shares.deleteNamed', { name: share.name }));
-    remove.addEventListener('click', async () => {
-      try {
-        await api.remove(share.id, share.ownerToken);
-      } catch (err) {
-        if (err?.status !== 404) {
-          state.textContent = explain(err);
-          return;
-        }
-      }
-      shares.forget(share.id);
-      if (current?.id === share.id) {
-        current = null;
-        show('compose');
-      }
-      renderShares();
-    });
-    item.append(name, state, remove);
-    list.append(item);
-    api.info(share.id, share.ownerToken).then(
-      (f) => {
-        state.textContent = facts(f.dlimit, f.dtotal, Date.now() + f.ttl);
-        if (f.dtotal >= f.dlimit) item.remove();
-      },
-      (err) => {
-        if (err?.status === 404 || err?.status === 401) {
-          shares.forget(share.id);
-          item.remove();
-          if (!list.children.length) $('shares').hidden = true;
-        }
-      },
-    );
+  const ids = all.map((s) => s.id).join(',');
+  if (list.dataset.ids !== ids) {
+    // Keep keyboard focus where it was when the list is rebuilt.
+    const focused = document.activeElement?.closest?.('#share-list li')?.dataset.id;
+    list.dataset.ids = ids;
+    list.replaceChildren(...all.map(shareItem));
+    if (focused) list.querySelector(`li[data-id="${focused}"] button`)?.focus();
   }
+  $('shares').hidden = all.length === 0;
+  for (const share of all) refreshShare(share);
+}
+
+function shareItem(share) {
+  const item = document.createElement('li');
+  item.dataset.id = share.id;
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = share.name;
+  const state = document.createElement('span');
+  state.className = 'facts';
+  state.textContent = t('shares.expiresIn', { time: formatDuration(share.expiresAt - Date.now()) });
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'button danger small';
+  remove.textContent = t('share.delete');
+  remove.setAttribute('aria-label', t('shares.deleteNamed', { name: share.name }));
+  remove.addEventListener('click', async () => {
+    try {
+      await api.remove(share.id, share.ownerToken);
+    } catch (err) {
+      if (err?.status !== 404) {
+        state.textContent = explain(err);
+        return;
+      }
+    }
+    shares.forget(share.id);
+    if (current?.id === share.id) {
+      current = null;
+      show('compose');
+    }
+    renderShares();
+    $('shares-title').focus();
+  });
+  item.append(name, state, remove);
+  return item;
+}
+
+/** Asks the server what is left of a share; forgets it once it is gone or used up. */
+function refreshShare(share) {
+  api.info(share.id, share.ownerToken).then(
+    (f) => {
+      if (f.dtotal >= f.dlimit) {
+        shares.forget(share.id);
+        renderShares();
+        return;
+      }
+      const state = $('share-list').querySelector(`li[data-id="${share.id}"] .facts`);
+      if (state) state.textContent = facts(f.dlimit, f.dtotal, Date.now() + f.ttl);
+    },
+    (err) => {
+      if (err?.status === 404 || err?.status === 401) {
+        shares.forget(share.id);
+        renderShares();
+      }
+    },
+  );
 }
 
 translatePage();

@@ -3,14 +3,16 @@
 // few records whatever the size. When no WebSocket can be opened (a proxy that does not
 // pass them), it falls back to the plain HTTP upload route.
 
-import { ApiError, info, setPassword } from './api.js';
+import { ApiError, info, remove, setPassword } from './api.js';
 import { authKeyOf, b64uEncode, encryptMetadata, metadataFor, newSecret, passwordAuthKey } from './crypto.js';
 import { encryptBlob, encryptedSize } from './ece.js';
 
 /** Bytes queued in the socket before the sender waits. */
 const HIGH_WATER = 4 * 1024 * 1024;
-/** The fallback builds the ciphertext as a Blob (kept on disk by the browser) in parts this big. */
+/** The fallback builds the ciphertext as a Blob in parts this big… */
 const BLOB_PART = 8 * 1024 * 1024;
+/** …and only up to this size, since browsers cannot stream a request body over HTTP/1.1. */
+export const FALLBACK_LIMIT = 256 * 1024 * 1024;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -87,8 +89,9 @@ function serverError(message) {
   return new ApiError(status, typeof message?.message === 'string' ? message.message : '');
 }
 
-async function viaWebSocket(ws, request, cipher, total, onProgress, signal) {
+async function viaWebSocket(ws, request, cipher, total, onProgress, onCommit, signal) {
   const inbox = messages(ws);
+  let committed = false;
   const onAbort = () => ws.close(4000, 'cancelled');
   signal?.addEventListener('abort', onAbort);
   try {
@@ -109,13 +112,20 @@ async function viaWebSocket(ws, request, cipher, total, onProgress, signal) {
         onProgress(queued - ws.bufferedAmount, total);
       }
     }
-    ws.send(new Uint8Array([0]));
+    // Everything is sent before the end marker, so that a cancel up to here still
+    // reaches the server before it could commit the file.
     while (ws.bufferedAmount > 0 && ws.readyState === WebSocket.OPEN) {
+      if (signal?.aborted) throw abortError();
       await sleep(10);
       onProgress(queued - ws.bufferedAmount, total);
     }
+    if (signal?.aborted) throw abortError();
+    signal?.removeEventListener('abort', onAbort);
+    onCommit();
+    ws.send(new Uint8Array([0]));
     const done = await inbox.next();
     if (!done?.ok) throw serverError(done);
+    committed = true;
     onProgress(total, total);
     return { id: created.id, url: created.url, ownerToken: created.ownerToken ?? created.owner };
   } catch (err) {
@@ -123,11 +133,15 @@ async function viaWebSocket(ws, request, cipher, total, onProgress, signal) {
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    if (ws.readyState === WebSocket.OPEN) ws.close(signal?.aborted ? 4000 : 1000);
+    // 4000 tells the server to discard an unfinished upload.
+    if (ws.readyState === WebSocket.OPEN) ws.close(committed ? 1000 : 4000);
   }
 }
 
-async function viaHttp(request, cipher, total, onProgress, signal) {
+async function viaHttp(request, cipher, total, onProgress, onCommit, signal) {
+  if (total > FALLBACK_LIMIT) {
+    throw Object.assign(new Error('too large without WebSockets'), { name: 'NoWebSocket' });
+  }
   // No streaming request bodies over HTTP/1.1 in browsers: collect the ciphertext in a
   // Blob, which the browser keeps outside the page's memory, then send it.
   const parts = [];
@@ -158,6 +172,8 @@ async function viaHttp(request, cipher, total, onProgress, signal) {
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
     xhr.responseType = 'json';
     xhr.upload.onprogress = (e) => onProgress(total / 2 + e.loaded / 2, total);
+    // Once the body is sent the server commits the file: no more cancelling.
+    xhr.upload.onload = () => onCommit();
     xhr.onload = () => {
       const answer = xhr.response ?? {};
       if (xhr.status !== 200 || !answer.id) {
@@ -178,7 +194,8 @@ async function viaHttp(request, cipher, total, onProgress, signal) {
  * Encrypts and uploads `files` (File objects; several travel as Send's archive).
  * Returns `{ id, link, ownerToken, name, expiresAt, dlimit }` where `link` carries the
  * secret in its fragment. `onProgress(sentBytes, totalBytes)` reports ciphertext bytes.
- * `transport` is `auto`, `websocket` or `http`.
+ * `onCommit()` is called when the upload can no longer be cancelled (the server is
+ * about to keep the file). `transport` is `auto`, `websocket` or `http`.
  */
 export async function upload({
   files,
@@ -186,6 +203,7 @@ export async function upload({
   dlimit,
   password = '',
   onProgress = () => {},
+  onCommit = () => {},
   signal,
   transport = 'auto',
 }) {
@@ -211,12 +229,18 @@ export async function upload({
       if (!err?.connect || transport === 'websocket') throw err;
     }
   }
-  if (ws) created = await viaWebSocket(ws, request, cipher(), total, onProgress, signal);
-  else created = await viaHttp(request, cipher(), total, onProgress, signal);
+  if (ws) created = await viaWebSocket(ws, request, cipher(), total, onProgress, onCommit, signal);
+  else created = await viaHttp(request, cipher(), total, onProgress, onCommit, signal);
 
   const link = `${created.url}#${b64uEncode(secret)}`;
   if (password) {
-    await setPassword(created.id, created.ownerToken, await passwordAuthKey(password, link));
+    try {
+      await setPassword(created.id, created.ownerToken, await passwordAuthKey(password, link));
+    } catch (err) {
+      // Never leave behind a share the user believes protected.
+      await remove(created.id, created.ownerToken).catch(() => {});
+      throw err;
+    }
   }
   let expiresAt = Date.now() + expiry * 1000;
   let limit = dlimit;

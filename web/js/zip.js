@@ -139,6 +139,15 @@ function fitComponent(name, suffix = '') {
 }
 
 /**
+ * Text safe to show and to use in a name: well-formed Unicode in NFC, without control,
+ * bidirectional-override and similar invisible characters (which can make `txt.exe`
+ * look like `exe.txt`).
+ */
+export function safeText(text) {
+  return wellFormed(String(text ?? '')).normalize('NFC').replace(UNSAFE_CHARS, '');
+}
+
+/**
  * Normalise manifest entries into safe, unique archive names.
  *
  * Each name is made well-formed Unicode (NFC), control and bidi formatting

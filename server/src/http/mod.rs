@@ -49,6 +49,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/upload", post(upload::http))
         .route("/download/{id}", get(download::page))
         .route("/download/{id}/", get(download::page))
+        // The web client's service worker answers these; should one reach the server
+        // (no worker), 204 keeps the browser on the download page.
+        .route(
+            "/download/stream/{token}",
+            get(|| async { StatusCode::NO_CONTENT }),
+        )
         .route("/api/exists/{id}", get(download::exists))
         .route("/api/metadata/{id}", get(download::metadata))
         .route("/api/download/{id}", get(download::download))
