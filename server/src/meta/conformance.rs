@@ -5,7 +5,8 @@
 //! Time is always passed explicitly (no sleeping). Rows of most properties live around
 //! [`T0`]; the properties that look at the whole store ([`take_expired`],
 //! [`next_expiry`]) use times below [`LOW_ZONE_END`], which nothing else uses, so other
-//! properties' rows cannot disturb them. Tombstones are checked by membership, since
+//! properties' rows cannot disturb them ([`held_files_outlive_expiry`] has its own part
+//! of that zone and leaves nothing in it). Tombstones are checked by membership, since
 //! other properties leave tombstones behind.
 
 use std::collections::HashSet;
@@ -15,7 +16,10 @@ use sealdrop_protocol::api::FileId;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use super::{Complete, MetaStore, Millis, NewFile, Reserve, SetLimit};
+use super::{
+    Complete, FileRecord, MetaStore, Millis, NewFile, Report, ReportReason, Reported, Reserve,
+    SetLimit,
+};
 
 /// The time most properties run at.
 const T0: Millis = 1_700_000_000_000;
@@ -45,6 +49,11 @@ pub(crate) async fn run_all(store: &dyn MetaStore) {
     next_expiry(store).await;
     tombstones(store).await;
     knows_blob(store).await;
+    report_holds_the_file(store).await;
+    held_files_outlive_expiry(store).await;
+    restore_serves_again(store).await;
+    take_down(store).await;
+    list_reported(store).await;
 }
 
 /// Races on one file: 50 tasks reserve then complete a download of a file with
@@ -147,6 +156,12 @@ async fn insert_get_round_trip(store: &dyn MetaStore) {
     assert_eq!(record.downloads, 0);
     assert_eq!(record.reserved, 0);
     assert!(!record.password);
+    assert_eq!(record.report, None);
+    assert_eq!(
+        store.find(&file.id, T0).await.unwrap().as_ref(),
+        Some(&record),
+        "find sees a served file as get does"
+    );
     // Just before expiry still visible.
     assert!(store.get(&file.id, T0 + DAY - 1).await.unwrap().is_some());
     // Unknown ids.
@@ -802,4 +817,394 @@ async fn race_nonce(store: &Arc<dyn MetaStore>) {
     assert_eq!(winners.len(), 1, "rotations from one nonce");
     let record = store.get(&file.id, T0).await.unwrap().unwrap();
     assert_eq!(record.file.nonce, winners[0]);
+}
+
+/// Reports `id` at `now`, expecting `outcome`.
+async fn report(
+    store: &dyn MetaStore,
+    id: &FileId,
+    reason: ReportReason,
+    details: &str,
+    now: Millis,
+    outcome: Reported,
+) {
+    assert_eq!(
+        store.report(id, reason, details, now).await.unwrap(),
+        outcome,
+        "report of {id} at {now}"
+    );
+}
+
+/// The held row of `id`, which `get` must not see.
+async fn held(store: &dyn MetaStore, id: &FileId, now: Millis) -> FileRecord {
+    assert_eq!(store.get(id, now).await.unwrap(), None, "get of held {id}");
+    let record = store.find(id, now).await.unwrap().expect("the held row");
+    assert!(record.report.is_some(), "{id} is held");
+    record
+}
+
+async fn report_holds_the_file(store: &dyn MetaStore) {
+    let file = insert(store, 3, T0 + DAY).await;
+    let id = &file.id;
+    let r1 = reserve(store, id, T0, T0 + LEASE).await;
+    assert_eq!(
+        store.complete_download(id, &r1, T0).await.unwrap(),
+        Complete::Counted
+    );
+    let in_progress = reserve(store, id, T0, T0 + LEASE).await;
+    report(
+        store,
+        id,
+        ReportReason::Phishing,
+        "a fake bank login",
+        T0 + 5,
+        Reported::Held,
+    )
+    .await;
+    let record = held(store, id, T0 + 6).await;
+    assert_eq!(record.file, file, "the upload's fields are kept");
+    assert_eq!(
+        (record.downloads, record.reserved),
+        (1, 0),
+        "downloads kept, reservations dropped"
+    );
+    assert_eq!(
+        record.report,
+        Some(Report {
+            reason: ReportReason::Phishing,
+            details: "a fake bank login".to_owned(),
+            reported_at: T0 + 5,
+            count: 1,
+        })
+    );
+    // Served by nothing: every flow sees it as gone.
+    assert_unavailable(store, id, T0 + 6).await;
+    assert_eq!(
+        store
+            .complete_download(id, &in_progress, T0 + 6)
+            .await
+            .unwrap(),
+        Complete::Refused,
+        "a download in progress cannot complete"
+    );
+    assert!(
+        !store
+            .renew_reservation(id, &in_progress, T0 + 6, T0 + LEASE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_nonce(id, &file.nonce, "other", T0 + 6)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.set_dlimit(id, 10, T0 + 6).await.unwrap(), None);
+    assert_eq!(store.set_dlimit(id, 1, T0 + 6).await.unwrap(), None);
+    assert!(
+        !store
+            .set_password(id, b"key", "nonce", T0 + 6)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.delete(id, T0 + 6).await.unwrap(),
+        None,
+        "the owner cannot delete it"
+    );
+    assert!(store.knows_blob(&file.blob_key).await.unwrap());
+    let after = held(store, id, T0 + 7).await;
+    assert_eq!(
+        (after.file.clone(), after.downloads),
+        (file.clone(), 1),
+        "nothing changed it"
+    );
+
+    // A second report counts; the first one's reason, details and time stay.
+    report(
+        store,
+        id,
+        ReportReason::Other,
+        "",
+        T0 + 9,
+        Reported::AlreadyHeld,
+    )
+    .await;
+    let record = held(store, id, T0 + 10).await;
+    let first = record.report.expect("held");
+    assert_eq!(
+        (
+            first.reason,
+            first.details.as_str(),
+            first.reported_at,
+            first.count
+        ),
+        (ReportReason::Phishing, "a fake bank login", T0 + 5, 2)
+    );
+
+    // Unknown, expired and deleted files cannot be reported.
+    let unknown = FileId::generate().unwrap();
+    report(
+        store,
+        &unknown,
+        ReportReason::Malware,
+        "",
+        T0,
+        Reported::Missing,
+    )
+    .await;
+    assert_eq!(store.find(&unknown, T0).await.unwrap(), None);
+    let expired = insert(store, 1, T0 + 100).await;
+    report(
+        store,
+        &expired.id,
+        ReportReason::Malware,
+        "",
+        T0 + 100,
+        Reported::Missing,
+    )
+    .await;
+    assert_eq!(store.find(&expired.id, T0 + 100).await.unwrap(), None);
+    assert!(store.get(&expired.id, T0 + 99).await.unwrap().is_some());
+    let deleted = insert(store, 1, T0 + DAY).await;
+    store.delete(&deleted.id, T0).await.unwrap();
+    report(
+        store,
+        &deleted.id,
+        ReportReason::Illegal,
+        "",
+        T0,
+        Reported::Missing,
+    )
+    .await;
+
+    assert_eq!(
+        store.take_down(id, T0 + 11).await.unwrap(),
+        Some(file.blob_key.clone())
+    );
+    assert_finished(store, &file, T0 + 11).await;
+    store.delete(&expired.id, T0).await.unwrap();
+    for f in [&file, &deleted, &expired] {
+        store.clear_tombstone(&f.blob_key).await.unwrap();
+    }
+}
+
+/// Times 3 000 to 4 000 of the low zone.
+async fn held_files_outlive_expiry(store: &dyn MetaStore) {
+    let file = insert(store, 2, 3_500).await;
+    let id = &file.id;
+    report(store, id, ReportReason::Malware, "", 3_100, Reported::Held).await;
+    // Long past its expiry: still held, never swept, and no wake-up for it.
+    let taken = store.take_expired(3_900, usize::MAX).await.unwrap();
+    assert!(!taken.contains(&file.blob_key), "the sweeper skips it");
+    for key in &taken {
+        store.clear_tombstone(key).await.unwrap();
+    }
+    assert!(
+        store
+            .next_expiry()
+            .await
+            .unwrap()
+            .is_none_or(|t| !(3_000..4_000).contains(&t)),
+        "held rows do not wake the sweeper"
+    );
+    let record = held(store, id, 3_900).await;
+    assert_eq!(record.file.expires_at, 3_500);
+    let record = held(store, id, T0 + 365 * DAY).await;
+    assert_eq!(record.file, file);
+    assert!(store.knows_blob(&file.blob_key).await.unwrap());
+
+    // Restored after its expiry: served until the grace period's end, then swept.
+    assert_eq!(store.restore(id, 3_900, 3_950).await.unwrap(), Some(3_950));
+    let record = store.get(id, 3_900).await.unwrap().expect("served again");
+    assert_eq!(record.file.expires_at, 3_950);
+    assert_eq!(record.report, None);
+    assert_eq!(store.next_expiry().await.unwrap(), Some(3_950));
+    assert_eq!(store.get(id, 3_950).await.unwrap(), None);
+    assert_eq!(
+        store.take_expired(3_950, usize::MAX).await.unwrap(),
+        vec![file.blob_key.clone()]
+    );
+    assert_finished(store, &file, 3_950).await;
+    store.clear_tombstone(&file.blob_key).await.unwrap();
+}
+
+async fn restore_serves_again(store: &dyn MetaStore) {
+    let file = insert(store, 2, T0 + DAY).await;
+    let id = &file.id;
+    assert_eq!(
+        store.restore(id, T0, T0 + 1_000).await.unwrap(),
+        None,
+        "a served file is not held"
+    );
+    let r = reserve(store, id, T0, T0 + LEASE).await;
+    assert_eq!(
+        store.complete_download(id, &r, T0).await.unwrap(),
+        Complete::Counted
+    );
+    report(
+        store,
+        id,
+        ReportReason::Copyright,
+        "my film",
+        T0 + 1,
+        Reported::Held,
+    )
+    .await;
+    // Restored before its expiry: the expiry it had.
+    assert_eq!(
+        store.restore(id, T0 + 2, T0 + 1_000).await.unwrap(),
+        Some(T0 + DAY)
+    );
+    assert_eq!(
+        store.restore(id, T0 + 2, T0 + 1_000).await.unwrap(),
+        None,
+        "restored twice"
+    );
+    let record = store.get(id, T0 + 3).await.unwrap().expect("served again");
+    assert_eq!(record.file, file);
+    assert_eq!((record.downloads, record.reserved), (1, 0));
+    assert_eq!(record.report, None);
+    assert!(
+        store
+            .rotate_nonce(id, &file.nonce, "n1", T0 + 3)
+            .await
+            .unwrap()
+    );
+    // The download it had left.
+    let r = reserve(store, id, T0 + 3, T0 + LEASE).await;
+    assert_unavailable(store, id, T0 + 3).await;
+    assert_eq!(
+        store.complete_download(id, &r, T0 + 4).await.unwrap(),
+        Complete::Last {
+            blob_key: file.blob_key.clone()
+        }
+    );
+    assert_finished(store, &file, T0 + 4).await;
+    store.clear_tombstone(&file.blob_key).await.unwrap();
+
+    // It can be reported again after a restore, and that report starts afresh.
+    let again = insert(store, 1, T0 + DAY).await;
+    report(store, &again.id, ReportReason::Other, "", T0, Reported::Held).await;
+    store.restore(&again.id, T0, T0).await.unwrap();
+    report(
+        store,
+        &again.id,
+        ReportReason::Malware,
+        "",
+        T0 + 1,
+        Reported::Held,
+    )
+    .await;
+    let record = held(store, &again.id, T0 + 1).await;
+    assert_eq!(
+        record.report.map(|r| (r.reason, r.count, r.reported_at)),
+        Some((ReportReason::Malware, 1, T0 + 1))
+    );
+    store.take_down(&again.id, T0 + 2).await.unwrap();
+    store.clear_tombstone(&again.blob_key).await.unwrap();
+    let unknown = FileId::generate().unwrap();
+    assert_eq!(store.restore(&unknown, T0, T0).await.unwrap(), None);
+}
+
+async fn take_down(store: &dyn MetaStore) {
+    // A held file.
+    let held_file = insert(store, 2, T0 + DAY).await;
+    report(
+        store,
+        &held_file.id,
+        ReportReason::Illegal,
+        "",
+        T0,
+        Reported::Held,
+    )
+    .await;
+    assert_eq!(
+        store.take_down(&held_file.id, T0 + 20).await.unwrap(),
+        Some(held_file.blob_key.clone())
+    );
+    assert_finished(store, &held_file, T0 + 20).await;
+    assert_eq!(store.find(&held_file.id, T0).await.unwrap(), None);
+    assert_eq!(
+        store.take_down(&held_file.id, T0 + 21).await.unwrap(),
+        None,
+        "taken down twice"
+    );
+    assert_eq!(store.restore(&held_file.id, T0, T0).await.unwrap(), None);
+    // A served file, with a download in progress that can no longer complete.
+    let served = insert(store, 2, T0 + DAY).await;
+    let r = reserve(store, &served.id, T0, T0 + LEASE).await;
+    assert_eq!(
+        store.take_down(&served.id, T0 + 30).await.unwrap(),
+        Some(served.blob_key.clone())
+    );
+    assert_finished(store, &served, T0 + 30).await;
+    assert_eq!(
+        store
+            .complete_download(&served.id, &r, T0 + 31)
+            .await
+            .unwrap(),
+        Complete::Refused
+    );
+    // An expired file not yet swept.
+    let expired = insert(store, 1, T0 + 10).await;
+    assert_eq!(
+        store.take_down(&expired.id, T0 + 40).await.unwrap(),
+        Some(expired.blob_key.clone())
+    );
+    assert_finished(store, &expired, T0 + 40).await;
+    for f in [&held_file, &served, &expired] {
+        store.clear_tombstone(&f.blob_key).await.unwrap();
+    }
+    let unknown = FileId::generate().unwrap();
+    assert_eq!(store.take_down(&unknown, T0).await.unwrap(), None);
+}
+
+async fn list_reported(store: &dyn MetaStore) {
+    // Reported out of insertion order; listed by report time.
+    let files = [
+        insert(store, 1, T0 + DAY).await,
+        insert(store, 1, T0 + DAY).await,
+        insert(store, 1, T0 + DAY).await,
+    ];
+    let served = insert(store, 1, T0 + DAY).await;
+    for (file, at) in files.iter().zip([T0 + 300, T0 + 100, T0 + 200]) {
+        report(store, &file.id, ReportReason::Other, "", at, Reported::Held).await;
+    }
+    let listed = store.list_reported(usize::MAX).await.unwrap();
+    let ours: Vec<&FileId> = listed
+        .iter()
+        .map(|r| &r.file.id)
+        .filter(|id| files.iter().any(|f| f.id == **id))
+        .collect();
+    assert_eq!(ours, vec![&files[1].id, &files[2].id, &files[0].id]);
+    assert!(!listed.iter().any(|r| r.file.id == served.id));
+    let times: Vec<Millis> = listed
+        .iter()
+        .map(|r| r.report.as_ref().expect("held").reported_at)
+        .collect();
+    assert!(times.is_sorted(), "oldest report first: {times:?}");
+    let record = listed
+        .iter()
+        .find(|r| r.file.id == files[0].id)
+        .expect("listed");
+    assert_eq!(record.file, files[0]);
+    assert_eq!(store.list_reported(1).await.unwrap().len(), 1, "the limit");
+    assert_eq!(store.list_reported(0).await.unwrap(), Vec::new());
+    // Restored and taken-down files leave the list.
+    store.restore(&files[0].id, T0, T0).await.unwrap();
+    store.take_down(&files[1].id, T0).await.unwrap();
+    let listed = store.list_reported(usize::MAX).await.unwrap();
+    assert!(
+        !listed
+            .iter()
+            .any(|r| r.file.id == files[0].id || r.file.id == files[1].id)
+    );
+    assert!(listed.iter().any(|r| r.file.id == files[2].id));
+    for f in [&files[0], &files[2], &served] {
+        store.take_down(&f.id, T0).await.unwrap();
+    }
+    for f in files.iter().chain([&served]) {
+        store.clear_tombstone(&f.blob_key).await.unwrap();
+    }
 }

@@ -9,6 +9,18 @@
 //! Deleting a file removes its row and records a tombstone for its blob in the same
 //! step; the blob is deleted afterwards, and the tombstone removed only once that
 //! succeeded, so a failed blob delete is retried by the sweeper.
+//!
+//! # Reported files
+//!
+//! A file someone reported ([`MetaStore::report`]) is held for the operator: it is served
+//! no more (every read and state change of the download and owner flows treats it as
+//! gone, and its downloads in progress lose their reservations, so they cannot complete),
+//! and it is not expired either (the sweeper's [`MetaStore::take_expired`] and
+//! [`MetaStore::next_expiry`] skip it, and Redis keeps its keys without a TTL), whatever
+//! its `expires_at`, until the operator takes it down ([`MetaStore::take_down`]) or
+//! restores it ([`MetaStore::restore`]). Its download count and limit are kept as they
+//! were; a restored file has the downloads it had left, and its expiry, unless that
+//! passed meanwhile: then it gets a grace period chosen by the caller.
 
 pub mod redis;
 pub mod sqlite;
@@ -56,6 +68,81 @@ pub struct FileRecord {
     pub reserved: u32,
     /// Whether a password has been set (the auth key is then password-derived).
     pub password: bool,
+    /// The report holding the file, if any. Only [`MetaStore::find`] and
+    /// [`MetaStore::list_reported`] return reported rows; [`MetaStore::get`] never does.
+    pub report: Option<Report>,
+}
+
+/// Why someone reported a file: one of a fixed list, so nothing free-form decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportReason {
+    /// Malicious software.
+    Malware,
+    /// Phishing or another fraud.
+    Phishing,
+    /// Illegal content.
+    Illegal,
+    /// A copyright infringement.
+    Copyright,
+    /// Anything else (the details say what).
+    Other,
+}
+
+impl ReportReason {
+    /// Every reason, in the order forms list them.
+    pub const ALL: [Self; 5] = [
+        Self::Malware,
+        Self::Phishing,
+        Self::Illegal,
+        Self::Copyright,
+        Self::Other,
+    ];
+
+    /// The reason as the API and the stores spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malware => "malware",
+            Self::Phishing => "phishing",
+            Self::Illegal => "illegal",
+            Self::Copyright => "copyright",
+            Self::Other => "other",
+        }
+    }
+
+    /// Parses [`Self::as_str`]'s spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ReportReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The report held on a file. The reporter's key is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The first report's reason.
+    pub reason: ReportReason,
+    /// The first report's details (short, single-line text; may be empty).
+    pub details: String,
+    /// When the first report came.
+    pub reported_at: Millis,
+    /// How many reports came (with a valid key) while the file was held.
+    pub count: u32,
+}
+
+/// Outcome of [`MetaStore::report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// The file is now held.
+    Held,
+    /// The file was held already; its report count went up, the first report stays.
+    AlreadyHeld,
+    /// No live or reported row.
+    Missing,
 }
 
 /// Outcome of [`MetaStore::reserve_download`].
@@ -184,6 +271,39 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Checks the store answers.
     async fn ping(&self) -> MetaResult<()>;
+
+    /// The row of `id` if it is live at `now`, or reported (whatever its expiry): what a
+    /// report and the operator's commands look at. `None` otherwise.
+    async fn find(&self, id: &FileId, now: Millis) -> MetaResult<Option<FileRecord>>;
+
+    /// Holds the file `id` for the operator (see the module's "Reported files"): a live
+    /// file is marked with `reason`, `details` and `now`, and its reservations are
+    /// dropped; a file already held only counts one more report.
+    async fn report(
+        &self,
+        id: &FileId,
+        reason: ReportReason,
+        details: &str,
+        now: Millis,
+    ) -> MetaResult<Reported>;
+
+    /// Up to `limit` held files, the oldest report first.
+    async fn list_reported(&self, limit: usize) -> MetaResult<Vec<FileRecord>>;
+
+    /// Releases the held file `id`: it is served again, with the expiry it had if that is
+    /// still after `now`, else until `grace_until`. Returns the expiry now in force, or
+    /// `None` if `id` is not held.
+    async fn restore(
+        &self,
+        id: &FileId,
+        now: Millis,
+        grace_until: Millis,
+    ) -> MetaResult<Option<Millis>>;
+
+    /// Deletes the row of `id` whatever its state (live, held, or expired and not yet
+    /// swept), tombstoning its blob at `now`; returns the blob key, or `None` if there is
+    /// no row.
+    async fn take_down(&self, id: &FileId, now: Millis) -> MetaResult<Option<String>>;
 }
 
 /// Outcome of [`MetaStore::set_dlimit`].

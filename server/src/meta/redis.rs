@@ -7,11 +7,17 @@
 //!
 //! - `sealdrop:file:<id>`: a hash per stored file with the fields `blob_key`,
 //!   `owner_hash` (hex), `metadata`, `auth_key` (hex), `nonce`, `dlimit`, `downloads`,
-//!   `password` (`0`/`1`), `expires_at` (Unix ms) and `size`.
+//!   `password` (`0`/`1`), `expires_at` (Unix ms) and `size`; while a report holds the
+//!   file, also `reported_at` (Unix ms), `report_reason`, `report_details` and
+//!   `report_count`. Every script of the download and owner flows treats a row with
+//!   `reported_at` as gone.
 //! - `sealdrop:resv:<id>`: the file's downloads in progress, a sorted set of reservation
 //!   tokens scored by `lease_until`. A reservation counts while `lease_until > now`.
 //! - `sealdrop:expiry`: a sorted set of every stored id scored by its `expires_at`, for
-//!   [`MetaStore::take_expired`] and [`MetaStore::next_expiry`].
+//!   [`MetaStore::take_expired`] and [`MetaStore::next_expiry`]. A held (reported) file
+//!   leaves it, so the sweeper never sees it, and comes back when restored.
+//! - `sealdrop:reported`: the held files' ids scored by `reported_at`, for
+//!   [`MetaStore::list_reported`].
 //! - `sealdrop:blob:<blob_key>`: a string holding the id of the live row referring to the
 //!   blob, for [`MetaStore::knows_blob`].
 //! - `sealdrop:tombstones`: blobs whose row is gone but which may still exist in the blob
@@ -40,7 +46,9 @@
 //! at `expires_at` + [`TTL_MARGIN`] by `PEXPIREAT`, judged by Redis's clock: the margin
 //! lets the sweeper see the expired row first and tombstone its blob. A row whose deadline
 //! is already past by Redis's clock when inserted (a test clock in the past) gets no TTL
-//! rather than vanishing at once. If a TTL does fire first, its blob is known to neither a
+//! rather than vanishing at once. A report removes the TTLs of the row's keys
+//! (`PERSIST`: a held file must outlive its expiry; its reservations are dropped), and a
+//! restore sets them again from the expiry then in force. If a TTL does fire first, its blob is known to neither a
 //! row nor a tombstone, so the sweeper's orphan detection deletes it, and
 //! [`MetaStore::take_expired`] drops the dangling `sealdrop:expiry` member. The server's
 //! and Redis's clocks must agree to within the margin.
@@ -71,7 +79,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisResult, Script, ScriptInvocation};
 use sealdrop_protocol::api::FileId;
 
-use super::{Complete, FileRecord, MetaResult, MetaStore, Millis, NewFile, Reserve, SetLimit};
+use super::{
+    Complete, FileRecord, MetaResult, MetaStore, Millis, NewFile, Report, ReportReason, Reported,
+    Reserve, SetLimit,
+};
 
 /// The prefix of every key.
 const PREFIX: &str = "sealdrop:";
@@ -94,6 +105,7 @@ const MAX_DANGLING: usize = 1_000;
 const PRELUDE: &str = r"
 local EXPIRY = P .. 'expiry'
 local TOMBSTONES = P .. 'tombstones'
+local REPORTED = P .. 'reported'
 local function file_key(id) return P .. 'file:' .. id end
 local function resv_key(id) return P .. 'resv:' .. id end
 local function blob_key_index(blob_key) return P .. 'blob:' .. blob_key end
@@ -101,12 +113,34 @@ local function blob_key_index(blob_key) return P .. 'blob:' .. blob_key end
 local function is_live(expires_at, now)
   return expires_at ~= false and expires_at ~= nil and tonumber(expires_at) > now
 end
+-- Whether the row at key is held by a report (then it is neither served nor expired).
+local function is_held(key)
+  return redis.call('HEXISTS', key, 'reported_at') == 1
+end
+-- Whether the row at key, with this expires_at field, is served at now.
+local function serves(key, expires_at, now)
+  return is_live(expires_at, now) and not is_held(key)
+end
 -- Deletes the row of id and its reservations, and tombstones its blob since `since`
 -- (a tombstone already there keeps its age).
 local function finish(id, blob_key, since)
   redis.call('DEL', file_key(id), resv_key(id), blob_key_index(blob_key))
   redis.call('ZREM', EXPIRY, id)
+  redis.call('ZREM', REPORTED, id)
   redis.call('ZADD', TOMBSTONES, 'NX', since, blob_key)
+end
+-- The fields of the row at key that `record` reads, its live reservation count (at the
+-- time now, a string) and its report, or false.
+local function row(key, resv, now)
+  local f = redis.call('HMGET', key, 'expires_at', 'blob_key', 'owner_hash', 'metadata',
+    'auth_key', 'nonce', 'dlimit', 'downloads', 'password', 'size', 'reported_at',
+    'report_reason', 'report_details', 'report_count')
+  if not f[1] then return false end
+  local out = {}
+  for i = 1, 10 do out[i] = f[i] end
+  out[11] = tostring(redis.call('ZCOUNT', resv, '(' .. now, '+inf'))
+  for i = 11, 14 do out[i + 1] = f[i] or '' end
+  return out
 end
 ";
 
@@ -129,21 +163,24 @@ end
 return 1
 ";
 
-/// KEYS: file, resv. ARGV: now. The fields of the live row and its live reservation count
-/// (`expires_at` first, as [`record`] reads them, then `reserved`), or nil.
+/// KEYS: file, resv. ARGV: now, and `held` to include a held row whatever its expiry.
+/// The fields of the served (or held) row as [`record`] reads them, or nil.
 const GET: &str = r"
 local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'expires_at', 'blob_key', 'owner_hash', 'metadata',
-  'auth_key', 'nonce', 'dlimit', 'downloads', 'password', 'size')
+local f = row(KEYS[1], KEYS[2], ARGV[1])
+if not f then return false end
+if f[12] ~= '' then
+  if ARGV[2] == 'held' then return f end
+  return false
+end
 if not is_live(f[1], now) then return false end
-f[11] = tostring(redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf'))
 return f
 ";
 
 /// KEYS: file. ARGV: expected, new, now. 1 if replaced.
 const ROTATE_NONCE: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'expires_at', 'nonce')
-if not is_live(f[1], tonumber(ARGV[3])) or f[2] ~= ARGV[1] then return 0 end
+if not serves(KEYS[1], f[1], tonumber(ARGV[3])) or f[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'nonce', ARGV[2])
 return 1
 ";
@@ -152,7 +189,7 @@ return 1
 const RESERVE: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'expires_at', 'dlimit', 'downloads')
-if not is_live(f[1], tonumber(ARGV[1])) then return 0 end
+if not serves(KEYS[1], f[1], tonumber(ARGV[1])) then return 0 end
 -- Only live reservations are left.
 if tonumber(f[3]) + redis.call('ZCARD', KEYS[2]) >= tonumber(f[2]) then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
@@ -165,7 +202,7 @@ return 1
 /// lease is now at least lease_until).
 const RENEW: &str = r"
 local now = tonumber(ARGV[2])
-if not is_live(redis.call('HGET', KEYS[1], 'expires_at'), now) then return 0 end
+if not serves(KEYS[1], redis.call('HGET', KEYS[1], 'expires_at'), now) then return 0 end
 local lease = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not lease or tonumber(lease) <= now then return 0 end
 if tonumber(ARGV[3]) > tonumber(lease) then
@@ -180,7 +217,7 @@ local now = tonumber(ARGV[3])
 local lease = redis.call('ZSCORE', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'expires_at', 'dlimit', 'downloads', 'blob_key')
-if not lease or tonumber(lease) <= now or not is_live(f[1], now) then
+if not lease or tonumber(lease) <= now or not serves(KEYS[1], f[1], now) then
   return {'refused'}
 end
 if tonumber(f[3]) + 1 >= tonumber(f[2]) then
@@ -194,7 +231,7 @@ return {'counted'}
 /// KEYS: file. ARGV: id, dlimit, now. {'updated'}, {'finished', blob_key} or {'missing'}.
 const SET_DLIMIT: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'expires_at', 'downloads', 'blob_key')
-if not is_live(f[1], tonumber(ARGV[3])) then return {'missing'} end
+if not serves(KEYS[1], f[1], tonumber(ARGV[3])) then return {'missing'} end
 if tonumber(ARGV[2]) <= tonumber(f[2]) then
   finish(ARGV[1], f[3], ARGV[3])
   return {'finished', f[3]}
@@ -205,7 +242,9 @@ return {'updated'}
 
 /// KEYS: file. ARGV: auth_key, nonce, now. 1 if set.
 const SET_PASSWORD: &str = r"
-if not is_live(redis.call('HGET', KEYS[1], 'expires_at'), tonumber(ARGV[3])) then return 0 end
+if not serves(KEYS[1], redis.call('HGET', KEYS[1], 'expires_at'), tonumber(ARGV[3])) then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'auth_key', ARGV[1], 'password', '1', 'nonce', ARGV[2])
 return 1
 ";
@@ -213,7 +252,7 @@ return 1
 /// KEYS: file. ARGV: id, now. The blob key of the deleted row, or nil.
 const DELETE: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'expires_at', 'blob_key')
-if not is_live(f[1], tonumber(ARGV[2])) then return false end
+if not serves(KEYS[1], f[1], tonumber(ARGV[2])) then return false end
 finish(ARGV[1], f[2], ARGV[2])
 return f[2]
 ";
@@ -231,7 +270,11 @@ while #taken < limit and dangling < max_dangling do
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
     local blob_key = redis.call('HGET', file_key(id), 'blob_key')
-    if blob_key then
+    if blob_key and is_held(file_key(id)) then
+      -- Never expected (a report takes the id out of the index): leave the row alone.
+      redis.call('ZREM', EXPIRY, id)
+      dangling = dangling + 1
+    elseif blob_key then
       finish(id, blob_key, ARGV[1])
       taken[#taken + 1] = blob_key
     else
@@ -249,6 +292,73 @@ const NEXT_EXPIRY: &str = r"
 local first = redis.call('ZRANGE', EXPIRY, 0, 0, 'WITHSCORES')
 if #first == 0 then return false end
 return first[2]
+";
+
+/// KEYS: file, resv. ARGV: id, now, reason, details. `held`, `again` (the row was held
+/// already: one more report counted) or `missing`.
+const REPORT: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'expires_at', 'reported_at', 'blob_key')
+if f[2] then
+  redis.call('HINCRBY', KEYS[1], 'report_count', 1)
+  return 'again'
+end
+if not is_live(f[1], tonumber(ARGV[2])) then return 'missing' end
+redis.call('HSET', KEYS[1], 'reported_at', ARGV[2], 'report_reason', ARGV[3],
+  'report_details', ARGV[4], 'report_count', '1')
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', EXPIRY, ARGV[1])
+redis.call('ZADD', REPORTED, ARGV[2], ARGV[1])
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', blob_key_index(f[3]))
+return 'held'
+";
+
+/// ARGV: limit. Up to `limit` held rows, the oldest report first, each as its id followed
+/// by the fields [`record`] reads. Members without a row (never expected) are dropped.
+const LIST_REPORTED: &str = r"
+local ids = redis.call('ZRANGE', REPORTED, 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local f = row(file_key(id), resv_key(id), '0')
+  if f and f[12] ~= '' then
+    table.insert(f, 1, id)
+    out[#out + 1] = f
+  else
+    redis.call('ZREM', REPORTED, id)
+  end
+end
+return out
+";
+
+/// KEYS: file. ARGV: id, now, grace_until, TTL margin. The expiry in force after releasing
+/// the held row (its own if still after now, else grace_until), or nil if not held.
+const RESTORE: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'reported_at', 'expires_at', 'blob_key')
+if not f[1] then return false end
+local expires = f[2]
+if tonumber(expires) <= tonumber(ARGV[2]) then expires = ARGV[3] end
+redis.call('HDEL', KEYS[1], 'reported_at', 'report_reason', 'report_details', 'report_count')
+redis.call('HSET', KEYS[1], 'expires_at', expires)
+redis.call('ZREM', REPORTED, ARGV[1])
+redis.call('ZADD', EXPIRY, expires, ARGV[1])
+local time = redis.call('TIME')
+local redis_now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local deadline = tonumber(expires) + tonumber(ARGV[4])
+if deadline > redis_now then
+  -- '%.0f': an integer as digits, never in exponent form.
+  local at = string.format('%.0f', deadline)
+  redis.call('PEXPIREAT', KEYS[1], at)
+  redis.call('PEXPIREAT', blob_key_index(f[3]), at)
+end
+return expires
+";
+
+/// KEYS: file. ARGV: id, now. The blob key of the deleted row, whatever its state, or nil.
+const TAKE_DOWN: &str = r"
+local blob_key = redis.call('HGET', KEYS[1], 'blob_key')
+if not blob_key then return false end
+finish(ARGV[1], blob_key, ARGV[2])
+return blob_key
 ";
 
 /// KEYS: blob index. ARGV: blob_key. 1 if a row or a tombstone refers to the blob.
@@ -272,6 +382,10 @@ struct Scripts {
     take_expired: Script,
     next_expiry: Script,
     knows_blob: Script,
+    report: Script,
+    list_reported: Script,
+    restore: Script,
+    take_down: Script,
 }
 
 impl Scripts {
@@ -290,6 +404,10 @@ impl Scripts {
             take_expired: script(TAKE_EXPIRED),
             next_expiry: script(NEXT_EXPIRY),
             knows_blob: script(KNOWS_BLOB),
+            report: script(REPORT),
+            list_reported: script(LIST_REPORTED),
+            restore: script(RESTORE),
+            take_down: script(TAKE_DOWN),
         }
     }
 }
@@ -464,7 +582,7 @@ fn number<T: std::str::FromStr>(text: &str, field: &str) -> anyhow::Result<T> {
 }
 
 /// The fields the `get` script returns, in order.
-type GetFields = [String; 11];
+type GetFields = [String; 15];
 
 /// A row as the `get` script returns it.
 fn record(id: &FileId, fields: Vec<String>) -> anyhow::Result<FileRecord> {
@@ -480,9 +598,24 @@ fn record(id: &FileId, fields: Vec<String>) -> anyhow::Result<FileRecord> {
         password,
         size,
         reserved,
+        reported_at,
+        reason,
+        details,
+        count,
     ]: GetFields = fields
         .try_into()
         .map_err(|f: Vec<String>| anyhow!("the row has {} fields", f.len()))?;
+    let report = if reported_at.is_empty() {
+        None
+    } else {
+        Some(Report {
+            reason: ReportReason::parse(&reason)
+                .ok_or_else(|| anyhow!("the stored report reason {reason:?} is unknown"))?,
+            details,
+            reported_at: number(&reported_at, "reported_at")?,
+            count: number(&count, "report_count")?,
+        })
+    };
     let owner_hash: [u8; 32] = from_hex(&owner_hash)
         .context("stored owner_hash")?
         .try_into()
@@ -506,6 +639,7 @@ fn record(id: &FileId, fields: Vec<String>) -> anyhow::Result<FileRecord> {
             "1" => true,
             other => bail!("stored password flag {other:?} is not 0 or 1"),
         },
+        report,
     })
 }
 
@@ -548,7 +682,8 @@ impl MetaStore for RedisStore {
                     .get
                     .key(file_key(id))
                     .key(resv_key(id))
-                    .arg(now),
+                    .arg(now)
+                    .arg("served"),
             )
             .await?;
         fields
@@ -793,6 +928,113 @@ impl MetaStore for RedisStore {
         }
         Ok(())
     }
+
+    async fn find(&self, id: &FileId, now: Millis) -> MetaResult<Option<FileRecord>> {
+        let fields: Option<Vec<String>> = self
+            .invoke(
+                "find",
+                self.scripts
+                    .get
+                    .key(file_key(id))
+                    .key(resv_key(id))
+                    .arg(now)
+                    .arg("held"),
+            )
+            .await?;
+        fields
+            .map(|fields| record(id, fields))
+            .transpose()
+            .with_context(|| format!("Redis metadata store: the row of {id} is corrupt"))
+    }
+
+    async fn report(
+        &self,
+        id: &FileId,
+        reason: ReportReason,
+        details: &str,
+        now: Millis,
+    ) -> MetaResult<Reported> {
+        let now = stored_time(now, "reported_at")?;
+        let outcome: String = self
+            .invoke(
+                "report",
+                self.scripts
+                    .report
+                    .key(file_key(id))
+                    .key(resv_key(id))
+                    .arg(id.as_str())
+                    .arg(now)
+                    .arg(reason.as_str())
+                    .arg(details),
+            )
+            .await?;
+        match outcome.as_str() {
+            "held" => Ok(Reported::Held),
+            "again" => Ok(Reported::AlreadyHeld),
+            "missing" => Ok(Reported::Missing),
+            other => bail!("report answered {other:?}"),
+        }
+    }
+
+    async fn list_reported(&self, limit: usize) -> MetaResult<Vec<FileRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Vec<String>> = self
+            .invoke(
+                "list_reported",
+                &self.scripts.list_reported.arg(script_limit(limit)),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|mut fields| {
+                if fields.is_empty() {
+                    bail!("Redis metadata store: list_reported answered an empty row");
+                }
+                let raw = fields.remove(0);
+                let id = FileId::parse(&raw)
+                    .ok_or_else(|| anyhow!("Redis metadata store: a stored id is malformed"))?;
+                record(&id, fields)
+                    .with_context(|| format!("Redis metadata store: the row of {id} is corrupt"))
+            })
+            .collect()
+    }
+
+    async fn restore(
+        &self,
+        id: &FileId,
+        now: Millis,
+        grace_until: Millis,
+    ) -> MetaResult<Option<Millis>> {
+        let grace_until = stored_time(grace_until, "expires_at")?;
+        let expires: Option<String> = self
+            .invoke(
+                "restore",
+                self.scripts
+                    .restore
+                    .key(file_key(id))
+                    .arg(id.as_str())
+                    .arg(now)
+                    .arg(grace_until)
+                    .arg(TTL_MARGIN),
+            )
+            .await?;
+        expires
+            .map(|text| number(&text, "expires_at"))
+            .transpose()
+    }
+
+    async fn take_down(&self, id: &FileId, now: Millis) -> MetaResult<Option<String>> {
+        self.invoke(
+            "take_down",
+            self.scripts
+                .take_down
+                .key(file_key(id))
+                .arg(id.as_str())
+                .arg(now),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -931,6 +1173,60 @@ mod tests {
 
         // Times beyond 2^53 ms are refused.
         assert!(store.insert(file(1, u64::MAX)).await.is_err());
+    }
+
+    /// A held file's keys lose their TTL (it must outlive its expiry) and get it back,
+    /// from the expiry then in force, when restored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn held_rows_keep_their_keys() {
+        let redis = Redis::start();
+        let store = RedisStore::connect(&redis.url).await.unwrap();
+        let now = system_now();
+        let f = file(2, now + 60_000);
+        store.insert(f.clone()).await.unwrap();
+        let Reserve::Reserved { .. } = store
+            .reserve_download(&f.id, now, now + 30_000)
+            .await
+            .unwrap()
+        else {
+            panic!("no slot");
+        };
+        assert_eq!(
+            store
+                .report(&f.id, ReportReason::Malware, "x", now)
+                .await
+                .unwrap(),
+            Reported::Held
+        );
+        for key in [file_key(&f.id), blob_index_key(&f.blob_key)] {
+            let ttl: i64 = raw(&redis.url, redis::cmd("PTTL").arg(&key)).await;
+            assert_eq!(ttl, -1, "{key} has no TTL while held");
+        }
+        let resv: i64 = raw(&redis.url, redis::cmd("EXISTS").arg(resv_key(&f.id))).await;
+        assert_eq!(resv, 0, "the reservations are dropped");
+        let score: Option<String> = raw(
+            &redis.url,
+            redis::cmd("ZSCORE").arg(format!("{PREFIX}expiry")).arg(f.id.as_str()),
+        )
+        .await;
+        assert_eq!(score, None, "out of the expiry index");
+
+        // Restored after its expiry: a grace period, and TTLs from it.
+        let later = now + 120_000;
+        let grace = later + 3_600_000;
+        assert_eq!(
+            store.restore(&f.id, later, grace).await.unwrap(),
+            Some(grace)
+        );
+        let deadline = i64::try_from(grace + TTL_MARGIN).unwrap();
+        for key in [file_key(&f.id), blob_index_key(&f.blob_key)] {
+            let at: i64 = raw(&redis.url, redis::cmd("PEXPIRETIME").arg(&key)).await;
+            assert_eq!(at, deadline, "{key}");
+        }
+        let fields: std::collections::HashMap<String, String> =
+            raw(&redis.url, redis::cmd("HGETALL").arg(file_key(&f.id))).await;
+        assert!(!fields.contains_key("reported_at"), "{fields:?}");
+        assert_eq!(fields["expires_at"], grace.to_string());
     }
 
     /// Redis dropped a row by TTL before any sweeper ran: the index entry is cleaned up and

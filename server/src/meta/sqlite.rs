@@ -1,11 +1,15 @@
 //! The embedded metadata store: one SQLite file (`./data/meta.sqlite` by default).
 //!
-//! # Schema (version 1, tracked in `PRAGMA user_version`)
+//! # Schema (version 2, tracked in `PRAGMA user_version`)
 //!
 //! - `files`: one row per stored file, keyed by its id: the upload's fields (`blob_key`,
 //!   `owner_hash`, `metadata`, `auth_key`, `nonce`, `dlimit`, `expires_at`, `size`), the
 //!   completed `downloads` and the `password` flag. Indexed by `expires_at` (sweeper,
-//!   [`MetaStore::next_expiry`]) and by `blob_key` ([`MetaStore::knows_blob`]).
+//!   [`MetaStore::next_expiry`]) and by `blob_key` ([`MetaStore::knows_blob`]). Version 2
+//!   added the report holding a file: `reported_at` (NULL while the file is served,
+//!   indexed where set), `report_reason`, `report_details` and `report_count`. Every read
+//!   and change of the download and owner flows requires `reported_at IS NULL`; the
+//!   sweeper's queries too, so a held file is neither served nor expired.
 //! - `reservations`: downloads in progress, keyed by a random token, each with the
 //!   `file_id` it holds a slot of and the `lease_until` after which it no longer counts.
 //!   `ON DELETE CASCADE`: deleting a file row drops its reservations, so a download of a
@@ -43,7 +47,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 use sealdrop_protocol::api::FileId;
 
-use super::{Complete, FileRecord, MetaResult, MetaStore, Millis, NewFile, Reserve, SetLimit};
+use super::{
+    Complete, FileRecord, MetaResult, MetaStore, Millis, NewFile, Report, ReportReason, Reported,
+    Reserve, SetLimit,
+};
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,6 +88,14 @@ const MIGRATIONS: &[&str] = &[
         since    INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX tombstones_since ON tombstones (since);
+    ",
+    // 2: reports (files held for the operator).
+    r"
+    ALTER TABLE files ADD COLUMN reported_at INTEGER;
+    ALTER TABLE files ADD COLUMN report_reason TEXT;
+    ALTER TABLE files ADD COLUMN report_details TEXT;
+    ALTER TABLE files ADD COLUMN report_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX files_reported_at ON files (reported_at) WHERE reported_at IS NOT NULL;
     ",
 ];
 
@@ -236,7 +251,8 @@ struct Live {
 fn live(tx: &Transaction<'_>, id: &str, now: i64) -> anyhow::Result<Option<Live>> {
     let row = tx
         .prepare_cached(
-            "SELECT blob_key, dlimit, downloads FROM files WHERE id = ?1 AND expires_at > ?2",
+            "SELECT blob_key, dlimit, downloads FROM files \
+             WHERE id = ?1 AND expires_at > ?2 AND reported_at IS NULL",
         )?
         .query_row(params![id, now], |row| {
             Ok(Live {
@@ -300,59 +316,12 @@ impl MetaStore for SqliteStore {
     async fn get(&self, id: &FileId, now: Millis) -> MetaResult<Option<FileRecord>> {
         let id = id.clone();
         self.with_conn("get", move |conn| {
-            // One statement, so the row and its reservation count are one snapshot.
-            let row = conn
-                .prepare_cached(
-                    "SELECT blob_key, owner_hash, metadata, auth_key, nonce, dlimit, \
-                     downloads, password, expires_at, size, \
-                     (SELECT COUNT(*) FROM reservations r \
-                      WHERE r.file_id = f.id AND r.lease_until > ?2) \
-                     FROM files f WHERE f.id = ?1 AND f.expires_at > ?2",
-                )?
-                .query_row(params![id.as_str(), ms(now)?], |row| {
-                    Ok((
-                        (
-                            row.get::<_, String>(0)?,
-                            row.get::<_, [u8; 32]>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, Vec<u8>>(3)?,
-                            row.get::<_, String>(4)?,
-                        ),
-                        (
-                            row.get::<_, u32>(5)?,
-                            row.get::<_, u32>(6)?,
-                            row.get::<_, bool>(7)?,
-                            row.get::<_, i64>(8)?,
-                            row.get::<_, i64>(9)?,
-                            row.get::<_, u32>(10)?,
-                        ),
-                    ))
-                })
-                .optional()?;
-            let Some((
-                (blob_key, owner_hash, metadata, auth_key, nonce),
-                (dlimit, downloads, password, expires_at, size, reserved),
-            )) = row
-            else {
-                return Ok(None);
-            };
-            Ok(Some(FileRecord {
-                file: NewFile {
-                    id,
-                    blob_key,
-                    owner_hash,
-                    metadata,
-                    auth_key,
-                    nonce,
-                    dlimit,
-                    expires_at: from_ms(expires_at)?,
-                    size: u64::try_from(size)
-                        .map_err(|_| anyhow!("stored size {size} is negative"))?,
-                },
-                downloads,
-                reserved,
-                password,
-            }))
+            read_record(
+                conn,
+                "f.id = ?1 AND f.expires_at > ?2 AND f.reported_at IS NULL",
+                &id,
+                now,
+            )
         })
         .await
     }
@@ -369,7 +338,7 @@ impl MetaStore for SqliteStore {
             let changed = tx
                 .prepare_cached(
                     "UPDATE files SET nonce = ?3 \
-                     WHERE id = ?1 AND nonce = ?2 AND expires_at > ?4",
+                     WHERE id = ?1 AND nonce = ?2 AND expires_at > ?4 AND reported_at IS NULL",
                 )?
                 .execute(params![id.as_str(), expected, new, ms(now)?])?;
             Ok(changed == 1)
@@ -422,7 +391,8 @@ impl MetaStore for SqliteStore {
                 .prepare_cached(
                     "UPDATE reservations SET lease_until = MAX(lease_until, ?4) \
                      WHERE token = ?1 AND file_id = ?2 AND lease_until > ?3 \
-                     AND EXISTS (SELECT 1 FROM files WHERE id = ?2 AND expires_at > ?3)",
+                     AND EXISTS (SELECT 1 FROM files \
+                                 WHERE id = ?2 AND expires_at > ?3 AND reported_at IS NULL)",
                 )?
                 .execute(params![token, id.as_str(), ms(now)?, ms(lease_until)?])?;
             Ok(changed == 1)
@@ -513,7 +483,7 @@ impl MetaStore for SqliteStore {
             let changed = tx
                 .prepare_cached(
                     "UPDATE files SET auth_key = ?2, password = 1, nonce = ?3 \
-                     WHERE id = ?1 AND expires_at > ?4",
+                     WHERE id = ?1 AND expires_at > ?4 AND reported_at IS NULL",
                 )?
                 .execute(params![id.as_str(), auth_key, nonce, ms(now)?])?;
             Ok(changed == 1)
@@ -539,7 +509,8 @@ impl MetaStore for SqliteStore {
             let now = ms(now)?;
             let rows = tx
                 .prepare_cached(
-                    "SELECT id, blob_key FROM files WHERE expires_at <= ?1 \
+                    "SELECT id, blob_key FROM files \
+                     WHERE expires_at <= ?1 AND reported_at IS NULL \
                      ORDER BY expires_at LIMIT ?2",
                 )?
                 .query_map(params![now, sql_limit(limit)], |row| {
@@ -559,9 +530,14 @@ impl MetaStore for SqliteStore {
     async fn next_expiry(&self) -> MetaResult<Option<Millis>> {
         self.with_conn("next_expiry", |conn| {
             // Rows already expired but not yet swept count too: the sweeper should wake now.
+            // Held rows do not: they never expire while held.
             let min: Option<i64> = conn
-                .prepare_cached("SELECT MIN(expires_at) FROM files")?
-                .query_row([], |row| row.get(0))?;
+                .prepare_cached(
+                    "SELECT expires_at FROM files WHERE reported_at IS NULL \
+                     ORDER BY expires_at LIMIT 1",
+                )?
+                .query_row([], |row| row.get(0))
+                .optional()?;
             min.map(from_ms).transpose()
         })
         .await
@@ -614,6 +590,204 @@ impl MetaStore for SqliteStore {
         })
         .await
     }
+
+    async fn find(&self, id: &FileId, now: Millis) -> MetaResult<Option<FileRecord>> {
+        let id = id.clone();
+        self.with_conn("find", move |conn| {
+            read_record(
+                conn,
+                "f.id = ?1 AND (f.expires_at > ?2 OR f.reported_at IS NOT NULL)",
+                &id,
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn report(
+        &self,
+        id: &FileId,
+        reason: ReportReason,
+        details: &str,
+        now: Millis,
+    ) -> MetaResult<Reported> {
+        let (id, details) = (id.clone(), details.to_owned());
+        self.write("report", move |tx| {
+            let (id, now) = (id.as_str(), ms(now)?);
+            let again = tx
+                .prepare_cached(
+                    "UPDATE files SET report_count = report_count + 1 \
+                     WHERE id = ?1 AND reported_at IS NOT NULL",
+                )?
+                .execute([id])?;
+            if again == 1 {
+                return Ok(Reported::AlreadyHeld);
+            }
+            let held = tx
+                .prepare_cached(
+                    "UPDATE files SET reported_at = ?2, report_reason = ?3, \
+                     report_details = ?4, report_count = 1 \
+                     WHERE id = ?1 AND expires_at > ?2 AND reported_at IS NULL",
+                )?
+                .execute(params![id, now, reason.as_str(), details])?;
+            if held == 0 {
+                return Ok(Reported::Missing);
+            }
+            // Downloads in progress can no longer complete.
+            tx.prepare_cached("DELETE FROM reservations WHERE file_id = ?1")?
+                .execute([id])?;
+            Ok(Reported::Held)
+        })
+        .await
+    }
+
+    async fn list_reported(&self, limit: usize) -> MetaResult<Vec<FileRecord>> {
+        self.with_conn("list_reported", move |conn| {
+            let ids = conn
+                .prepare_cached(
+                    "SELECT id FROM files WHERE reported_at IS NOT NULL \
+                     ORDER BY reported_at, id LIMIT ?1",
+                )?
+                .query_map([sql_limit(limit)], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut records = Vec::with_capacity(ids.len());
+            // One connection, behind the mutex: nothing changes between the statements.
+            for raw in ids {
+                let id = FileId::parse(&raw)
+                    .ok_or_else(|| anyhow!("a stored id {raw:?} is malformed"))?;
+                if let Some(record) =
+                    read_record(conn, "f.id = ?1 AND f.reported_at IS NOT NULL", &id, 0)?
+                {
+                    records.push(record);
+                }
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn restore(
+        &self,
+        id: &FileId,
+        now: Millis,
+        grace_until: Millis,
+    ) -> MetaResult<Option<Millis>> {
+        let id = id.clone();
+        self.write("restore", move |tx| {
+            let (id, now, grace_until) = (id.as_str(), ms(now)?, ms(grace_until)?);
+            let expires_at: Option<i64> = tx
+                .prepare_cached(
+                    "UPDATE files SET reported_at = NULL, report_reason = NULL, \
+                     report_details = NULL, report_count = 0, \
+                     expires_at = CASE WHEN expires_at > ?2 THEN expires_at ELSE ?3 END \
+                     WHERE id = ?1 AND reported_at IS NOT NULL RETURNING expires_at",
+                )?
+                .query_row(params![id, now, grace_until], |row| row.get(0))
+                .optional()?;
+            expires_at.map(from_ms).transpose()
+        })
+        .await
+    }
+
+    async fn take_down(&self, id: &FileId, now: Millis) -> MetaResult<Option<String>> {
+        let id = id.clone();
+        self.write("take_down", move |tx| {
+            let id = id.as_str();
+            let blob_key: Option<String> = tx
+                .prepare_cached("SELECT blob_key FROM files WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            let Some(blob_key) = blob_key else {
+                return Ok(None);
+            };
+            finish(tx, id, &blob_key, ms(now)?)?;
+            Ok(Some(blob_key))
+        })
+        .await
+    }
+}
+
+/// Reads the row of `id` matching `filter` (an SQL condition on `f`, with `?1` the id and
+/// `?2` the time `now`), with its live reservation count, in one statement: one snapshot.
+fn read_record(
+    conn: &Connection,
+    filter: &str,
+    id: &FileId,
+    now: Millis,
+) -> anyhow::Result<Option<FileRecord>> {
+    let sql = format!(
+        "SELECT blob_key, owner_hash, metadata, auth_key, nonce, dlimit, \
+         downloads, password, expires_at, size, \
+         (SELECT COUNT(*) FROM reservations r \
+          WHERE r.file_id = f.id AND r.lease_until > ?2), \
+         reported_at, report_reason, report_details, report_count \
+         FROM files f WHERE {filter}"
+    );
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![id.as_str(), ms(now)?], |row| {
+            Ok((
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, [u8; 32]>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                    row.get::<_, String>(4)?,
+                ),
+                (
+                    row.get::<_, u32>(5)?,
+                    row.get::<_, u32>(6)?,
+                    row.get::<_, bool>(7)?,
+                    row.get::<_, i64>(8)?,
+                    row.get::<_, i64>(9)?,
+                    row.get::<_, u32>(10)?,
+                ),
+                (
+                    row.get::<_, Option<i64>>(11)?,
+                    row.get::<_, Option<String>>(12)?,
+                    row.get::<_, Option<String>>(13)?,
+                    row.get::<_, u32>(14)?,
+                ),
+            ))
+        })
+        .optional()?;
+    let Some((
+        (blob_key, owner_hash, metadata, auth_key, nonce),
+        (dlimit, downloads, password, expires_at, size, reserved),
+        (reported_at, reason, details, count),
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let report = match reported_at {
+        None => None,
+        Some(at) => Some(Report {
+            reason: reason
+                .as_deref()
+                .and_then(ReportReason::parse)
+                .ok_or_else(|| anyhow!("the stored report reason {reason:?} is unknown"))?,
+            details: details.unwrap_or_default(),
+            reported_at: from_ms(at)?,
+            count,
+        }),
+    };
+    Ok(Some(FileRecord {
+        file: NewFile {
+            id: id.clone(),
+            blob_key,
+            owner_hash,
+            metadata,
+            auth_key,
+            nonce,
+            dlimit,
+            expires_at: from_ms(expires_at)?,
+            size: u64::try_from(size).map_err(|_| anyhow!("stored size {size} is negative"))?,
+        },
+        downloads,
+        reserved,
+        password,
+        report,
+    }))
 }
 
 #[cfg(test)]
@@ -722,6 +896,56 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |row| row.get(0))
             .unwrap();
         assert!(foreign_keys);
+    }
+
+    /// A database of the first release (schema 1) is migrated in place: its rows stay,
+    /// served and not held, and can be reported afterwards.
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.sqlite");
+        let f = file(2);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO files (id, blob_key, owner_hash, metadata, auth_key, nonce, \
+                 dlimit, downloads, password, expires_at, size) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 0, ?8, ?9)",
+                params![
+                    f.id.as_str(),
+                    f.blob_key,
+                    f.owner_hash,
+                    f.metadata,
+                    f.auth_key,
+                    f.nonce,
+                    f.dlimit,
+                    ms(f.expires_at).unwrap(),
+                    42
+                ],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let record = store.get(&f.id, NOW).await.unwrap().unwrap();
+        assert_eq!((record.file.clone(), record.downloads), (f.clone(), 1));
+        assert_eq!(record.report, None);
+        assert_eq!(
+            store
+                .report(&f.id, ReportReason::Other, "", NOW)
+                .await
+                .unwrap(),
+            Reported::Held
+        );
+        assert_eq!(store.get(&f.id, NOW).await.unwrap(), None);
+        let version: i64 = store
+            .conn
+            .lock()
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
     }
 
     #[test]
