@@ -179,6 +179,32 @@ pub struct PasswordRequest {
     pub auth: String,
 }
 
+/// `POST /api/report/:id` (a sealdrop route, not Send's): a report by someone holding the
+/// share link. The server checks `key` (and `password`, for a password-protected share)
+/// against the stored auth key, then holds the file for its operator; neither is stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRequest {
+    /// The link's secret, the part after `#` (base64url).
+    pub key: String,
+    /// `malware`, `phishing`, `illegal`, `copyright` or `other`.
+    pub reason: String,
+    /// A short explanation (at most 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// The share's password, needed when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ReportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportRequest")
+            .field("reason", &self.reason)
+            .field("details", &self.details)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `GET /config`: the limits and choices a client should offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigResponse {

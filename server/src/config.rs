@@ -24,12 +24,25 @@ use serde::Deserialize;
 )]
 pub struct Args {
     /// TOML configuration file; its keys are the long option names (e.g. `max-file-size`).
-    #[arg(long, env = "SEALDROP_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "SEALDROP_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     /// Every other setting.
     #[command(flatten)]
     pub settings: Settings,
+
+    /// Without a command the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands of `sealdrop-server` besides running the server.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Operator commands on reported files. They open the stores of the configuration
+    /// (the same options, environment and --config file as the server; put options before
+    /// `admin`) and work while the server runs.
+    Admin(crate::admin::AdminArgs),
 }
 
 /// Every setting, each optional so layers can be merged. Field docs are the `--help` text.
@@ -128,6 +141,17 @@ pub struct Settings {
     /// [default: the built-in copy].
     #[arg(long, env = "SEALDROP_WEB_DIR", value_name = "DIR")]
     pub web_dir: Option<PathBuf>,
+
+    /// Where to report abuse: an email address or an http(s) URL, shown on the legal page
+    /// (`/legal`) and linked from the web client's footer [default: none].
+    #[arg(long, env = "SEALDROP_ABUSE_CONTACT", value_name = "EMAIL_OR_URL")]
+    pub abuse_contact: Option<String>,
+
+    /// A text file (plain text or Markdown, at most 64 KiB of UTF-8) shown as written on
+    /// the legal page (`/legal`); HTML in it is shown as text, never rendered
+    /// [default: none].
+    #[arg(long, env = "SEALDROP_LEGAL_NOTICE_FILE", value_name = "FILE")]
+    pub legal_notice_file: Option<PathBuf>,
 }
 
 /// The validated configuration the server runs with.
@@ -173,7 +197,71 @@ pub struct Config {
     /// Directory the web client is served from instead of the built-in copy (canonical
     /// when set by [`Config::from_settings`]).
     pub web_dir: Option<PathBuf>,
+    /// Where to report abuse (a checked email address or http(s) URL).
+    pub abuse_contact: Option<AbuseContact>,
+    /// The operator's legal notice, read from `--legal-notice-file` at start.
+    pub legal_notice: Option<String>,
 }
+
+/// Where to report abuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbuseContact {
+    /// An email address (without `mailto:`).
+    Email(String),
+    /// An http(s) URL (a web form, a page).
+    Url(String),
+}
+
+impl AbuseContact {
+    /// Checks `text`: an email address (optionally with `mailto:`) or an http(s) URL,
+    /// with nothing that could break out of an HTML attribute.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let plain = !text.is_empty()
+            && text.len() <= 512
+            && !text
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"'<>`\\".contains(c));
+        if !plain {
+            return None;
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("https://") || lower.starts_with("http://") {
+            let rest = &text[text.find("://").map_or(0, |i| i + 3)..];
+            return (!rest.is_empty() && !rest.starts_with('/')).then(|| Self::Url(text.to_owned()));
+        }
+        let address = text
+            .strip_prefix("mailto:")
+            .or_else(|| text.strip_prefix("MAILTO:"))
+            .unwrap_or(text);
+        let (local, domain) = address.split_once('@')?;
+        let valid = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !address.chars().any(|c| "(),;:[]?&=/#%".contains(c));
+        valid.then(|| Self::Email(address.to_owned()))
+    }
+
+    /// The text to show.
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Email(s) | Self::Url(s) => s,
+        }
+    }
+
+    /// The link target: `mailto:` + the address, or the URL.
+    pub fn href(&self) -> String {
+        match self {
+            Self::Email(s) => format!("mailto:{s}"),
+            Self::Url(s) => s.clone(),
+        }
+    }
+}
+
+/// Largest `--legal-notice-file`.
+const MAX_LEGAL_NOTICE: u64 = 64 * 1024;
 
 /// The blob store to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -401,6 +489,19 @@ impl Config {
                 Some(canonical)
             }
         };
+        let abuse_contact = match s.abuse_contact.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(AbuseContact::parse(text).ok_or_else(|| {
+                invalid(format!(
+                    "--abuse-contact {text:?} is neither an email address nor an http(s) URL"
+                ))
+            })?),
+        };
+        let legal_notice = match s.legal_notice_file {
+            None => None,
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(read_legal_notice(&path)?),
+        };
         Ok(Self {
             listen,
             base_url,
@@ -421,6 +522,8 @@ impl Config {
             orphan_grace: Duration::from_secs(3600),
             log_format: s.log_format.unwrap_or_default(),
             web_dir,
+            abuse_contact,
+            legal_notice,
         })
     }
 
@@ -462,8 +565,35 @@ impl Settings {
             shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),
             log_format: self.log_format.or(other.log_format),
             web_dir: self.web_dir.or(other.web_dir),
+            abuse_contact: self.abuse_contact.or(other.abuse_contact),
+            legal_notice_file: self.legal_notice_file.or(other.legal_notice_file),
         }
     }
+}
+
+/// Reads `--legal-notice-file`: UTF-8 text of at most [`MAX_LEGAL_NOTICE`] bytes.
+fn read_legal_notice(path: &std::path::Path) -> Result<String, ConfigError> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        invalid(format!(
+            "--legal-notice-file {} cannot be read: {e}",
+            path.display()
+        ))
+    };
+    let len = std::fs::metadata(path).map_err(|e| cannot(&e))?.len();
+    if len > MAX_LEGAL_NOTICE {
+        return Err(invalid(format!(
+            "--legal-notice-file {} is larger than 64 KiB",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| cannot(&e))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        invalid(format!(
+            "--legal-notice-file {} is not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    Ok(text.trim_start_matches('\u{feff}').trim_end().to_owned())
 }
 
 /// A byte size: a plain number of bytes or a number with a unit (`2.5GiB`, `500 MB`).
@@ -658,6 +788,42 @@ mod tests {
     }
 
     #[test]
+    fn abuse_contact_and_legal_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let notice = dir.path().join("notice.md");
+        std::fs::write(&notice, "\u{feff}# Imprint\n<b>Example Ltd</b>\n\n").unwrap();
+        let c = parse(&[
+            "--abuse-contact",
+            "abuse@example.com",
+            "--legal-notice-file",
+            notice.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.abuse_contact,
+            Some(AbuseContact::Email("abuse@example.com".into()))
+        );
+        assert_eq!(c.legal_notice.as_deref(), Some("# Imprint\n<b>Example Ltd</b>"));
+        for (text, href) in [
+            ("mailto:abuse@example.com", "mailto:abuse@example.com"),
+            ("https://example.com/abuse", "https://example.com/abuse"),
+        ] {
+            assert_eq!(AbuseContact::parse(text).unwrap().href(), href);
+        }
+        for bad in ["a@b", "@example.com", "https://", "a b@example.com", "ftp://x.example"] {
+            assert_eq!(AbuseContact::parse(bad), None, "{bad}");
+        }
+        std::fs::write(&notice, vec![b'x'; 64 * 1024 + 1]).unwrap();
+        let err = parse(&["--legal-notice-file", notice.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("64 KiB"), "{err}");
+        std::fs::write(&notice, [0xff, 0xfe]).unwrap();
+        let err = parse(&["--legal-notice-file", notice.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.abuse_contact, c.legal_notice), (None, None));
+    }
+
+    #[test]
     fn invalid_values_are_one_sentence() {
         for (args, needle) in [
             (&["--default-expiry", "8d"][..], "--default-expiry"),
@@ -675,6 +841,16 @@ mod tests {
             (&["--meta", "postgres://x"][..], "--meta"),
             (&["--web-dir", "/no/such/sealdrop/web"][..], "--web-dir"),
             (&["--web-dir", "Cargo.toml"][..], "--web-dir"),
+            (&["--abuse-contact", "nobody"][..], "--abuse-contact"),
+            (
+                &["--abuse-contact", "https://x.example/\"onload=x"][..],
+                "--abuse-contact",
+            ),
+            (&["--abuse-contact", "javascript:alert(1)"][..], "--abuse-contact"),
+            (
+                &["--legal-notice-file", "/no/such/sealdrop/notice"][..],
+                "--legal-notice-file",
+            ),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");

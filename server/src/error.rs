@@ -22,6 +22,9 @@ pub enum ApiError {
         /// The current download nonce, when the file is known.
         nonce: Option<String>,
     },
+    /// A report of a password-protected share came without the password.
+    #[error("this share is protected by a password: the report needs it too")]
+    PasswordRequired,
     /// A malformed request; the text says what is wrong.
     #[error("{0}")]
     BadRequest(&'static str),
@@ -45,7 +48,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } | Self::PasswordRequired => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -59,6 +62,7 @@ impl ApiError {
         match self {
             Self::NotFound => "not_found",
             Self::Unauthorized { .. } => "unauthorized",
+            Self::PasswordRequired => "password_required",
             Self::BadRequest(_) => "bad_request",
             Self::PayloadTooLarge => "too_large",
             Self::Timeout => "timeout",

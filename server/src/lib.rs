@@ -12,6 +12,7 @@
 //! - [`storage`]: the [`storage::BlobStore`] trait; local directory and S3 implementations.
 //! - [`meta`]: the [`meta::MetaStore`] trait; SQLite and Redis implementations.
 //! - [`expiry`]: the sweeper that reclaims the space of expired and finished files.
+//! - [`admin`]: the operator's commands on reported files (`sealdrop-server admin`).
 //! - [`clock`]: wall-clock time, injectable for tests.
 #![cfg_attr(
     not(test),
@@ -19,6 +20,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -51,7 +53,33 @@ pub fn app(state: AppState) -> axum::Router {
 /// (blobs in `blobs/`, metadata in `meta.sqlite`), else S3 and/or Redis. Fails with one
 /// sentence when a store is unreachable or unusable.
 pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    open_stores(config, clock, true).await
+}
+
+/// Like [`open_state`], for a process that works beside a running server (the `admin`
+/// commands): it leaves pending uploads in the blob directory alone, since they may be
+/// the server's uploads in progress.
+pub async fn open_state_beside_server(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
+    open_stores(config, clock, false).await
+}
+
+async fn open_stores(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    owns_blob_dir: bool,
+) -> anyhow::Result<AppState> {
     let blobs: Arc<dyn storage::BlobStore> = match &config.storage {
+        StorageConfig::Fs if !owns_blob_dir => {
+            let blob_dir = config.data_dir.join("blobs");
+            Arc::new(
+                storage::fs::FsStore::open(&blob_dir)
+                    .await
+                    .with_context(|| format!("cannot use {} for blobs", blob_dir.display()))?,
+            )
+        }
         StorageConfig::Fs => {
             let blob_dir = config.data_dir.join("blobs");
             let blobs = storage::fs::FsStore::open(&blob_dir)

@@ -1,12 +1,14 @@
-//! `sealdrop-server`: parse the configuration, set up logs, bind, run.
+//! `sealdrop-server`: parse the configuration, set up logs, bind, run; or run an `admin`
+//! command on the configured stores.
 
 use anyhow::Context;
 use clap::Parser;
-use sealdrop_server::config::{Args, Config, LogFormat};
+use sealdrop_server::config::{Args, Command, Config, LogFormat};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let command = args.command.take();
     let config = match Config::load(args) {
         Ok(config) => config,
         Err(e) => {
@@ -17,6 +19,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(Command::Admin(admin)) = command {
+        return sealdrop_server::admin::main(config, admin).await;
+    }
     init_logs(config.log_format);
     match start(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ mod support;
 mod api;
 mod bad_input;
 mod lifecycle;
+mod report;
 mod router;
 mod scale;
 mod web;

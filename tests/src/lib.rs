@@ -92,6 +92,19 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     read_response(&mut stream)
 }
 
+/// A minimal HTTP/1.1 POST of a JSON body on loopback: `(status, body)`.
+pub fn http_post_json(port: u16, path: &str, json: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    )?;
+    read_response(&mut stream)
+}
+
 /// Reads a whole `Connection: close` response.
 fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
     let mut raw = Vec::new();
@@ -138,6 +151,10 @@ pub struct Server {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Child,
+    /// The options it was started with after the defaults, for [`Server::admin`].
+    extra: Vec<String>,
+    /// The environment it was started with.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -185,6 +202,11 @@ impl Server {
                         port,
                         dir,
                         child,
+                        extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+                        env: env
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                            .collect(),
                     };
                 }
                 if Instant::now() > deadline {
@@ -240,6 +262,42 @@ impl Server {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// `sealdrop-server <this server's options> admin <args>`: the operator's commands,
+    /// on this server's stores, while it runs.
+    pub fn admin(&self, args: &[&str]) -> Cmd {
+        let mut cmd = Cmd::new(
+            &bin("sealdrop-server"),
+            format!("sealdrop-server admin {}", args.join(" ")),
+        );
+        cmd.command
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--base-url")
+            .arg(&self.base)
+            .args(&self.extra)
+            .arg("admin")
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    /// Reports share `link` with `reason` through `POST /api/report/<id>`, as the web
+    /// client does: `(status, JSON answer)`.
+    pub fn report(&self, link: &str, reason: &str) -> (u16, serde_json::Value) {
+        let (_, fragment) = link.split_once('#').expect("a share link has #secret");
+        let body = serde_json::json!({ "key": fragment, "reason": reason, "details": "seen in a spam mail" });
+        let (status, answer) = http_post_json(
+            self.port,
+            &format!("/api/report/{}", id_of(link)),
+            &body.to_string(),
+        )
+        .expect("report");
+        (
+            status,
+            serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// What the server logged so far.

@@ -9,6 +9,7 @@ mod lifecycle;
 mod multi;
 mod owner;
 mod password;
+mod report;
 mod roundtrip;
 mod s3;
 mod scripting;

@@ -101,6 +101,21 @@ export async function remove(id, ownerToken) {
   await owner('delete', id, ownerToken);
 }
 
+/**
+ * Reports a share to the server's operator (sealdrop's `POST /api/report/<id>`):
+ * `{ key, reason, details?, password? }`, where `key` is the link's secret, which the
+ * server checks against the share and does not keep. Returns `{ ok, held, already? }`.
+ */
+export async function report(id, body) {
+  const response = await request(`/api/report/${id}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
 /** Owner: requires `authKey` (from the password) for downloads from now on. */
 export async function setPassword(id, ownerToken, authKey) {
   await owner('password', id, ownerToken, { auth: b64uEncode(authKey) });

@@ -4,10 +4,15 @@
 //
 // Saving streams to disk through the service worker; without one it falls back to the
 // File System Access API, and for small files to an in-memory Blob.
+//
+// "Report this file" sends the link's key (and the password the recipient unlocked with)
+// to the server, which checks them against the share and then holds the file for its
+// operator; it is the only request that carries the key, and only on the user's click.
 
 import * as api from './api.js';
 import { authKeyOf, b64uEncode, decryptMetadata, parseSecret, passwordAuthKey } from './crypto.js';
 import { formatBytes, formatDuration, t, translatePage } from './i18n.js';
+import { showLegalLink } from './legal.js';
 import { output, plaintext } from './save.js';
 import { safeText } from './zip.js';
 
@@ -17,10 +22,10 @@ const BLOB_LIMIT = 256 * 1024 * 1024;
 const SILENCE_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
-const sections = ['checking', 'unlock', 'ready', 'gone', 'broken'];
+const sections = ['checking', 'unlock', 'ready', 'gone', 'broken', 'report', 'reported'];
 /** Set when the next click saves through the File System Access API. */
 let pickNext = false;
-const state = { id: '', fragment: '', secret: null, auth: null, meta: null, final: false };
+const state = { id: '', fragment: '', secret: null, auth: null, meta: null, final: false, password: null };
 
 function show(section, title) {
   for (const s of sections) $(s).hidden = s !== section;
@@ -57,6 +62,7 @@ function explain(err) {
 
 async function start() {
   translatePage();
+  api.config().then(showLegalLink, () => {});
   const match = /^\/download\/([0-9a-fA-F]{10,16})\/?$/.exec(location.pathname);
   if (!match) {
     gone();
@@ -98,7 +104,10 @@ async function unlock(event) {
   if (!password) return;
   $('unlock-error').hidden = true;
   state.auth.key = await passwordAuthKey(password, canonicalLink());
+  state.password = password;
   await loadMetadata(true);
+  // Kept in memory for a report only once it proved right.
+  if (!state.meta) state.password = null;
 }
 
 async function loadMetadata(fromPassword = false) {
@@ -372,6 +381,43 @@ async function download() {
   }
 }
 
+// ---- reporting ---------------------------------------------------------------------
+
+function openReport() {
+  $('report-status').textContent = '';
+  show('report', t('report.title'));
+  $('report-reason').focus();
+}
+
+function closeReport() {
+  show('ready', t('download.title'));
+  $('report-open').focus();
+}
+
+async function sendReport(event) {
+  event.preventDefault();
+  const send = $('report-send');
+  send.disabled = true;
+  $('report-status').textContent = t('report.sending');
+  const body = { key: state.fragment, reason: $('report-reason').value };
+  const details = $('report-details').value.trim();
+  if (details) body.details = details;
+  if (state.password) body.password = state.password;
+  try {
+    await api.report(state.id, body);
+    show('reported', t('report.doneTitle'));
+  } catch (err) {
+    if (err?.status === 404) show('gone', t('download.goneHeading'));
+    else if (err?.status === 401) $('report-status').textContent = t('report.refused');
+    else $('report-status').textContent = explain(err);
+  } finally {
+    send.disabled = false;
+  }
+}
+
+$('report-open').addEventListener('click', openReport);
+$('report-cancel').addEventListener('click', closeReport);
+$('report-form').addEventListener('submit', (e) => sendReport(e).catch(failed));
 $('unlock-form').addEventListener('submit', (e) => unlock(e).catch(failed));
 $('download-button').addEventListener('click', download);
 start().catch((err) => broken(explain(err)));

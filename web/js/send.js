@@ -4,6 +4,7 @@
 import * as api from './api.js';
 import { passwordAuthKey } from './crypto.js';
 import { formatBytes, formatDuration, t, translatePage } from './i18n.js';
+import { showLegalLink } from './legal.js';
 import { qrSvg } from './qr.js';
 import * as shares from './shares.js';
 import { FALLBACK_LIMIT, upload } from './upload.js';
@@ -164,6 +165,7 @@ async function loadConfig() {
   const counts = (d.DOWNLOAD_COUNTS ?? [1]).filter((n) => n > 0 && n <= maxDownloads);
   fillSelect($('expiry'), expiries, d.EXPIRE_SECONDS ?? expiries[0], (s) => formatDuration(s * 1000));
   fillSelect($('dlimit'), counts, d.DOWNLOADS ?? counts[0], (n) => t('send.downloads', { count: n }));
+  showLegalLink(cfg);
   renderSelection();
 }
 

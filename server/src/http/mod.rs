@@ -9,13 +9,17 @@
 //! | POST | `/api/upload` | plain HTTP upload |
 //! | GET | `/api/exists/ID`, `/api/metadata/ID`, `/api/download/ID`, `/api/download/blob/ID` | download flow |
 //! | POST | `/api/info/ID`, `/api/params/ID`, `/api/password/ID`, `/api/delete/ID` | owner operations |
+//! | POST | `/api/report/ID` | a report by someone holding the link (see [`report`]) |
+//! | GET | `/legal` | the operator's legal notice and abuse contact, 404 when unset |
 //! | GET | `/config`, `/__version__`, `/__heartbeat__`, `/__lbheartbeat__` | server information |
 //! | GET, HEAD | any other path | the file of the web client at that path, else the JSON 404 |
 //!
 //! Paths under `/api/` that match no route are always the JSON 404.
 
 mod download;
+mod legal;
 mod owner;
+pub mod report;
 mod upload;
 mod web;
 
@@ -63,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/params/{id}", post(owner::params))
         .route("/api/password/{id}", post(owner::password))
         .route("/api/delete/{id}", post(owner::delete))
+        .route("/api/report/{id}", post(report::report))
+        .route("/legal", get(legal::page))
         .route("/config", get(config))
         .route("/__version__", get(version))
         .route("/__heartbeat__", get(heartbeat))
@@ -149,8 +155,21 @@ async fn config(State(state): State<AppState>) -> Json<ConfigResponse> {
             EXPIRE_TIMES_SECONDS: c.expiry_choices.clone(),
             EXPIRE_SECONDS: c.default_expiry,
         },
-        web_ui: serde_json::Map::new(),
+        web_ui: web_ui(c),
     })
+}
+
+/// sealdrop's own entries of `/config`'s `WEB_UI`: where the legal page is
+/// (`LEGAL_PAGE`, when there is one) and the abuse contact (`ABUSE_CONTACT`, its `href`).
+fn web_ui(c: &crate::config::Config) -> serde_json::Map<String, serde_json::Value> {
+    let mut ui = serde_json::Map::new();
+    if c.abuse_contact.is_some() || c.legal_notice.is_some() {
+        ui.insert("LEGAL_PAGE".into(), "/legal".into());
+    }
+    if let Some(contact) = &c.abuse_contact {
+        ui.insert("ABUSE_CONTACT".into(), contact.href().into());
+    }
+    ui
 }
 
 async fn version() -> Json<VersionResponse> {

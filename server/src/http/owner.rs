@@ -15,7 +15,7 @@ use crate::meta::{FileRecord, SetLimit};
 use crate::state::AppState;
 
 /// Parses a JSON body whatever its content type (Send clients differ).
-fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub(super) fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|_| ApiError::BadRequest("the request body is not the expected JSON"))
 }
