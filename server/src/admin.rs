@@ -15,7 +15,8 @@
 //! `ID` may also be a whole share link: only its id is used (and never printed).
 //!
 //! Errors are one sentence on standard error. Exit codes: 0 done, 1 no such (or no such
-//! held) file, 2 bad usage or configuration, 3 a store failed.
+//! held) file, 2 bad usage or configuration (with SQLite, a data directory without a
+//! database: the commands never create an empty store), 3 a store failed.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealdrop_protocol::api::FileId;
 
-use crate::clock::{Clock as _, SystemClock};
-use crate::config::{Config, Seconds};
+use crate::clock::SystemClock;
+use crate::config::{Config, MetaConfig, Seconds};
 use crate::meta::{FileRecord, Millis};
 use crate::state::AppState;
 
@@ -57,8 +58,7 @@ pub enum AdminCommand {
     Restore {
         /// The file id (or its share link).
         id: String,
-        /// If its expiry passed while it was held, serve it this long from now
-        /// [default: 1h].
+        /// If its expiry passed while it was held, serve it this long from now.
         #[arg(long, value_name = "DURATION", default_value = "1h")]
         grace: Seconds,
     },
@@ -67,6 +67,9 @@ pub enum AdminCommand {
 /// A failed admin command: one sentence, and its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The configuration names no existing store (exit code 2).
+    #[error("{0}")]
+    Config(String),
     /// No such file, or not held (exit code 1).
     #[error("{0}")]
     NotFound(String),
@@ -80,6 +83,7 @@ impl AdminError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::NotFound(_) => 1,
+            Self::Config(_) => 2,
             Self::Store(_) => 3,
         }
     }
@@ -90,6 +94,17 @@ impl AdminError {
 pub async fn main(config: Config, args: AdminArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let result = async {
+        // A wrong directory must not quietly get an empty store of its own.
+        if config.meta == MetaConfig::Sqlite {
+            let path = config.data_dir.join("meta.sqlite");
+            if !path.is_file() {
+                return Err(AdminError::Config(format!(
+                    "there is no metadata database at {}: give admin the server's --data-dir \
+                     or --config (before `admin`)",
+                    path.display()
+                )));
+            }
+        }
         let state = crate::open_state_beside_server(config, Arc::new(SystemClock)).await?;
         run(&state, &args, &mut stdout.lock()).await
     }

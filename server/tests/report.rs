@@ -149,7 +149,7 @@ async fn the_right_key_hides_the_file() {
     let unknown = upload_ws(&server.base, b"x", UploadOptions::default())
         .await
         .unwrap();
-    let (status, _, _) = owner_post(&unknown.link, "delete", json!({"owner_token": unknown.owner})).await;
+    let (status, _) = owner_post(&unknown.link, "delete", json!({"owner_token": unknown.owner})).await;
     assert_eq!(status, 200);
 
     let (status, _, body) = report(

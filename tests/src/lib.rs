@@ -394,6 +394,17 @@ impl Cmd {
         }
     }
 
+    /// The real `sealdrop-server` with `args`, in a clean environment (for commands that
+    /// are not a running server, like `admin`).
+    pub fn server(args: &[&str]) -> Self {
+        let mut cmd = Self::new(
+            &bin("sealdrop-server"),
+            format!("sealdrop-server {}", args.join(" ")),
+        );
+        cmd.command.args(args);
+        cmd
+    }
+
     /// Sets an environment variable.
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.command.env(key, value);

@@ -145,6 +145,19 @@ fn admin_lists_takes_down_and_restores_beside_a_running_server() {
         out.stderr,
         "sealdrop-server: --meta must be sqlite or a redis://HOST[:PORT][/DB] URL\n"
     );
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().to_str().unwrap();
+    let out = sealdrop_e2e::Cmd::server(&["--data-dir", dir, "admin", "list-reported"]).run();
+    out.code(2);
+    assert!(
+        out.stderr.starts_with("sealdrop-server: there is no metadata database at "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_dir(empty.path()).unwrap().next().is_none(),
+        "nothing created"
+    );
 
     stop.store(true, Ordering::SeqCst);
     let rounds = busy.join().expect("the busy client never failed");

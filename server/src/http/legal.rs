@@ -67,7 +67,7 @@ pub(super) fn escape(text: &str) -> String {
     out
 }
 
-const HEAD: &str = r#"<!doctype html>
+const HEAD: &str = r##"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -86,16 +86,16 @@ const HEAD: &str = r#"<!doctype html>
   </header>
   <main id="main" class="prose">
     <h1 data-i18n="legal.title">Legal notice and abuse reports</h1>
-"#;
+"##;
 
-const TAIL: &str = r#"  </main>
+const TAIL: &str = r##"  </main>
   <footer class="bottom">
     <a href="/" data-i18n="common.home">Send a file</a>
     <a href="/about.html" data-i18n="common.about">How it works and what the server stores</a>
   </footer>
 </body>
 </html>
-"#;
+"##;
 
 #[cfg(test)]
 mod tests {
