@@ -112,7 +112,10 @@ pub async fn main(config: Config, args: AdminArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            #[allow(clippy::print_stderr, reason = "the one sentence a failed command prints")]
+            #[allow(
+                clippy::print_stderr,
+                reason = "the one sentence a failed command prints"
+            )]
             {
                 eprintln!("sealdrop-server: {}", one_line(&e.to_string()));
             }
@@ -122,7 +125,11 @@ pub async fn main(config: Config, args: AdminArgs) -> ExitCode {
 }
 
 /// Runs one admin command on `state`'s stores, printing to `out`.
-pub async fn run(state: &AppState, args: &AdminArgs, out: &mut dyn Write) -> Result<(), AdminError> {
+pub async fn run(
+    state: &AppState,
+    args: &AdminArgs,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     let write = |out: &mut dyn Write, text: &str| -> Result<(), AdminError> {
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -176,7 +183,10 @@ pub async fn run(state: &AppState, args: &AdminArgs, out: &mut dyn Write) -> Res
                     })
                 )
             } else {
-                format!("restored {id}: served again until {}\n", rfc3339(expires_at))
+                format!(
+                    "restored {id}: served again until {}\n",
+                    rfc3339(expires_at)
+                )
             };
             write(out, &text)
         }
@@ -322,7 +332,10 @@ mod tests {
 
     #[test]
     fn ids_and_links() {
-        assert_eq!(parse_id(" 0123456789abcdef ").unwrap().as_str(), "0123456789abcdef");
+        assert_eq!(
+            parse_id(" 0123456789abcdef ").unwrap().as_str(),
+            "0123456789abcdef"
+        );
         assert_eq!(
             parse_id("https://send.example.com/download/0123456789abcdef/#c2VjcmV0")
                 .unwrap()
@@ -331,7 +344,10 @@ mod tests {
         );
         let err = parse_id("http://x/download/nope\u{202e}/#secretpart").unwrap_err();
         let text = err.to_string();
-        assert!(!text.contains("secretpart") && !text.contains('\u{202e}'), "{text}");
+        assert!(
+            !text.contains("secretpart") && !text.contains('\u{202e}'),
+            "{text}"
+        );
         assert_eq!(err.exit_code(), 1);
     }
 

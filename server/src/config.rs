@@ -228,7 +228,8 @@ impl AbuseContact {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("https://") || lower.starts_with("http://") {
             let rest = &text[text.find("://").map_or(0, |i| i + 3)..];
-            return (!rest.is_empty() && !rest.starts_with('/')).then(|| Self::Url(text.to_owned()));
+            return (!rest.is_empty() && !rest.starts_with('/'))
+                .then(|| Self::Url(text.to_owned()));
         }
         let address = text
             .strip_prefix("mailto:")
@@ -803,14 +804,23 @@ mod tests {
             c.abuse_contact,
             Some(AbuseContact::Email("abuse@example.com".into()))
         );
-        assert_eq!(c.legal_notice.as_deref(), Some("# Imprint\n<b>Example Ltd</b>"));
+        assert_eq!(
+            c.legal_notice.as_deref(),
+            Some("# Imprint\n<b>Example Ltd</b>")
+        );
         for (text, href) in [
             ("mailto:abuse@example.com", "mailto:abuse@example.com"),
             ("https://example.com/abuse", "https://example.com/abuse"),
         ] {
             assert_eq!(AbuseContact::parse(text).unwrap().href(), href);
         }
-        for bad in ["a@b", "@example.com", "https://", "a b@example.com", "ftp://x.example"] {
+        for bad in [
+            "a@b",
+            "@example.com",
+            "https://",
+            "a b@example.com",
+            "ftp://x.example",
+        ] {
             assert_eq!(AbuseContact::parse(bad), None, "{bad}");
         }
         std::fs::write(&notice, vec![b'x'; 64 * 1024 + 1]).unwrap();
@@ -846,7 +856,10 @@ mod tests {
                 &["--abuse-contact", "https://x.example/\"onload=x"][..],
                 "--abuse-contact",
             ),
-            (&["--abuse-contact", "javascript:alert(1)"][..], "--abuse-contact"),
+            (
+                &["--abuse-contact", "javascript:alert(1)"][..],
+                "--abuse-contact",
+            ),
             (
                 &["--legal-notice-file", "/no/such/sealdrop/notice"][..],
                 "--legal-notice-file",

@@ -63,8 +63,12 @@ async fn a_wrong_key_is_refused() {
         .await
         .unwrap();
     let other = Secret::generate().unwrap().to_base64url();
-    let (status, nonce, body) =
-        report(&server.base, &up.id, json!({"key": other, "reason": "malware"})).await;
+    let (status, nonce, body) = report(
+        &server.base,
+        &up.id,
+        json!({"key": other, "reason": "malware"}),
+    )
+    .await;
     assert_eq!(
         (status, nonce, body),
         (
@@ -75,13 +79,21 @@ async fn a_wrong_key_is_refused() {
     );
     // The auth key itself is not the secret: knowing what the uploader sent is not enough.
     let auth_key = up.link.secret().auth_key().to_base64url();
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": auth_key, "reason": "malware"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": auth_key, "reason": "malware"}),
+    )
+    .await;
     assert_eq!(status, 400, "a 64-byte key is not a secret");
     // Nor is the metadata key, though it decrypts the file's name.
     let meta_key = b64u::encode(up.link.secret().metadata_key().as_bytes());
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": meta_key, "reason": "malware"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": meta_key, "reason": "malware"}),
+    )
+    .await;
     assert_eq!(status, 401, "the metadata key is not the secret");
 
     for (body, code) in [
@@ -149,7 +161,12 @@ async fn the_right_key_hides_the_file() {
     let unknown = upload_ws(&server.base, b"x", UploadOptions::default())
         .await
         .unwrap();
-    let (status, _) = owner_post(&unknown.link, "delete", json!({"owner_token": unknown.owner})).await;
+    let (status, _) = owner_post(
+        &unknown.link,
+        "delete",
+        json!({"owner_token": unknown.owner}),
+    )
+    .await;
     assert_eq!(status, 200);
 
     let (status, _, body) = report(
@@ -171,16 +188,26 @@ async fn the_right_key_hides_the_file() {
         gone.json::<Value>().await.unwrap()
     );
     for op in ["info", "delete", "params"] {
-        let (status, _) = owner_post(&up.link, op, json!({"owner_token": up.owner, "dlimit": 5})).await;
+        let (status, _) =
+            owner_post(&up.link, op, json!({"owner_token": up.owner, "dlimit": 5})).await;
         assert_eq!(status, 404, "owner {op} of a held file");
     }
     // Without the key a held file looks gone to the report route too; with it, the
     // report is counted.
     let other = Secret::generate().unwrap().to_base64url();
-    let (status, _, _) = report(&server.base, &up.id, json!({"key": other, "reason": "other"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": other, "reason": "other"}),
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _, body) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "malware"})).await;
+    let (status, _, body) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "malware"}),
+    )
+    .await;
     assert_eq!(
         (status, body),
         (200, json!({"ok": true, "held": true, "already": true}))
@@ -202,7 +229,10 @@ async fn the_right_key_hides_the_file() {
     let fields: Vec<&str> = listed.trim_end().split('\t').collect();
     assert_eq!(fields.len(), 7, "{listed}");
     assert_eq!(fields[0], up.id);
-    assert_eq!((fields[2], fields[5], fields[6]), ("phishing", "2 reports", "fake bank  login"));
+    assert_eq!(
+        (fields[2], fields[5], fields[6]),
+        ("phishing", "2 reports", "fake bank  login")
+    );
     assert!(fields[4].starts_with("expires "), "{listed}");
     let listed = admin_out(&server.state, true, AdminCommand::ListReported).await;
     let listed: Value = serde_json::from_str(&listed).unwrap();
@@ -233,12 +263,18 @@ async fn a_reported_file_outlives_its_expiry_and_restore_brings_it_back() {
     .unwrap();
     let (_, got) = download(&up.link).await.unwrap();
     assert_eq!(got, plain);
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "copyright"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "copyright"}),
+    )
+    .await;
     assert_eq!(status, 200);
 
     clock.advance(Duration::from_secs(3600));
-    let swept = sealdrop_server::expiry::sweep_once(&server.state).await.unwrap();
+    let swept = sealdrop_server::expiry::sweep_once(&server.state)
+        .await
+        .unwrap();
     assert_eq!((swept.expired, swept.blobs_deleted), (0, 0), "{swept:?}");
     assert_eq!(server.blob_files().len(), 1, "the blob survives the expiry");
     let listed = admin_out(&server.state, false, AdminCommand::ListReported).await;
@@ -255,12 +291,21 @@ async fn a_reported_file_outlives_its_expiry_and_restore_brings_it_back() {
     )
     .await;
     let until = admin::rfc3339(clock.now() + 600_000);
-    assert_eq!(out, format!("restored {}: served again until {until}\n", up.id));
+    assert_eq!(
+        out,
+        format!("restored {}: served again until {until}\n", up.id)
+    );
     let (_, got) = download(&up.link).await.unwrap();
     assert_eq!(got, plain, "it downloads intact");
-    assert_eq!(fetch_nonce(&up.link).await.unwrap_err(), 404, "that was the last download");
+    assert_eq!(
+        fetch_nonce(&up.link).await.unwrap_err(),
+        404,
+        "that was the last download"
+    );
     for _ in 0..200 {
-        sealdrop_server::expiry::sweep_once(&server.state).await.unwrap();
+        sealdrop_server::expiry::sweep_once(&server.state)
+            .await
+            .unwrap();
         if server.blob_files().is_empty() {
             break;
         }
@@ -285,8 +330,12 @@ async fn restore_keeps_an_expiry_that_has_not_passed() {
         .unwrap()
         .file
         .expires_at;
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "other"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "other"}),
+    )
+    .await;
     assert_eq!(status, 200);
     let out = admin_out(
         &server.state,
@@ -328,8 +377,12 @@ async fn takedown_deletes_the_blob_and_the_row() {
     let up = upload_ws(&server.base, &content(80_000, 5), UploadOptions::default())
         .await
         .unwrap();
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "illegal"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "illegal"}),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(server.blob_files().len(), 1);
     let out = admin_out(
@@ -340,14 +393,37 @@ async fn takedown_deletes_the_blob_and_the_row() {
     .await;
     assert_eq!(
         out,
-        format!("took down {}: its record and its encrypted blob are deleted\n", up.id)
+        format!(
+            "took down {}: its record and its encrypted blob are deleted\n",
+            up.id
+        )
     );
     assert!(server.blob_files().is_empty(), "the blob is deleted");
     let now = server.state.clock.now();
-    assert_eq!(server.state.meta.find(&id_of(&up).await, now).await.unwrap(), None);
-    assert!(server.state.meta.tombstones(u64::MAX >> 12, 10).await.unwrap().is_empty());
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "illegal"})).await;
+    assert_eq!(
+        server
+            .state
+            .meta
+            .find(&id_of(&up).await, now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        server
+            .state
+            .meta
+            .tombstones(u64::MAX >> 12, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "illegal"}),
+    )
+    .await;
     assert_eq!(status, 404);
     let err = admin::run(
         &server.state,
@@ -359,7 +435,10 @@ async fn takedown_deletes_the_blob_and_the_row() {
     )
     .await
     .unwrap_err();
-    assert_eq!((err.exit_code(), err.to_string()), (1, format!("no file {} is stored", up.id)));
+    assert_eq!(
+        (err.exit_code(), err.to_string()),
+        (1, format!("no file {} is stored", up.id))
+    );
     // A file nobody reported can be taken down too.
     let other = upload_ws(&server.base, b"plain", UploadOptions::default())
         .await
@@ -367,7 +446,9 @@ async fn takedown_deletes_the_blob_and_the_row() {
     let out = admin_out(
         &server.state,
         true,
-        AdminCommand::Takedown { id: other.id.clone() },
+        AdminCommand::Takedown {
+            id: other.id.clone(),
+        },
     )
     .await;
     assert_eq!(
@@ -393,9 +474,17 @@ async fn a_password_share_needs_the_password() {
     .await;
     assert_eq!(status, 200);
 
-    let (status, _, body) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "malware"})).await;
-    assert_eq!((status, &body["error"]), (401, &json!("password_required")), "{body}");
+    let (status, _, body) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "malware"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("password_required")),
+        "{body}"
+    );
     let (status, _, body) = report(
         &server.base,
         &up.id,
@@ -434,8 +523,12 @@ async fn a_password_share_needs_the_password() {
     assert_eq!(status, 200);
     assert_eq!(download_with_key(&up.link, &pw_key).await.unwrap_err(), 404);
     // Held: without the password it looks gone.
-    let (status, _, _) =
-        report(&server.base, &up.id, json!({"key": key_of(&up), "reason": "malware"})).await;
+    let (status, _, _) = report(
+        &server.base,
+        &up.id,
+        json!({"key": key_of(&up), "reason": "malware"}),
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -449,7 +542,9 @@ async fn the_legal_page_shows_the_notice_as_text() {
         Arc::new(SystemClock),
     )
     .await;
-    let resp = reqwest::get(format!("{}/legal", server.base)).await.unwrap();
+    let resp = reqwest::get(format!("{}/legal", server.base))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(
         resp.headers()["content-security-policy"]
@@ -457,11 +552,22 @@ async fn the_legal_page_shows_the_notice_as_text() {
             .unwrap()
             .contains("script-src 'self'")
     );
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = resp.text().await.unwrap();
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
     assert!(!html.contains("<script>alert"), "{html}");
-    assert!(html.contains(r#"href="mailto:abuse@example.com""#), "{html}");
+    assert!(
+        html.contains(r#"href="mailto:abuse@example.com""#),
+        "{html}"
+    );
     assert!(!html.contains("style="), "no inline style");
     let config: Value = reqwest::get(format!("{}/config", server.base))
         .await

@@ -150,7 +150,8 @@ fn admin_lists_takes_down_and_restores_beside_a_running_server() {
     let out = sealdrop_e2e::Cmd::server(&["--data-dir", dir, "admin", "list-reported"]).run();
     out.code(2);
     assert!(
-        out.stderr.starts_with("sealdrop-server: there is no metadata database at "),
+        out.stderr
+            .starts_with("sealdrop-server: there is no metadata database at "),
         "{}",
         out.stderr
     );
@@ -181,7 +182,10 @@ fn admin_works_on_a_redis_metadata_store() {
     assert_eq!(server.report(&link, "phishing").0, 200);
     let lines = listed(&server);
     assert_eq!(lines.len(), 1);
-    assert_eq!((lines[0][0].as_str(), lines[0][2].as_str()), (id_of(&link), "phishing"));
+    assert_eq!(
+        (lines[0][0].as_str(), lines[0][2].as_str()),
+        (id_of(&link), "phishing")
+    );
     server.admin(&["restore", id_of(&link)]).run().success();
     sb.sealdrop(&["download", &link, "-o", "f.out"])
         .run()

@@ -385,7 +385,7 @@ async function download() {
 
 function openReport() {
   $('report-status').textContent = '';
-  show('report', t('report.title'));
+  show('report', t('download.title'));
   $('report-reason').focus();
 }
 

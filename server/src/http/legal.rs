@@ -44,11 +44,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Result<Response, ApiE
         body.push_str("</pre>\n");
     }
     body.push_str(TAIL);
-    Ok((
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response())
 }
 
 /// HTML-escapes text for an element's content or a quoted attribute.

@@ -25,10 +25,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use sealdrop_protocol::Secret;
 use sealdrop_protocol::api::ReportRequest;
 use sealdrop_protocol::keys::{AuthKey, password_auth_key};
 use sealdrop_protocol::link::ShareLink;
-use sealdrop_protocol::Secret;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
@@ -91,10 +91,7 @@ pub(super) async fn report(
             Ok(Json(serde_json::json!({ "ok": true, "held": true })).into_response())
         }
         Reported::AlreadyHeld => {
-            tracing::info!(
-                reason = reason.as_str(),
-                "a held file was reported again"
-            );
+            tracing::info!(reason = reason.as_str(), "a held file was reported again");
             Ok(
                 Json(serde_json::json!({ "ok": true, "held": true, "already": true }))
                     .into_response(),
@@ -110,7 +107,9 @@ pub(super) async fn report(
 /// trimmed.
 fn clean_details(raw: &str) -> Result<String, ApiError> {
     if raw.chars().count() > MAX_DETAILS {
-        return Err(ApiError::BadRequest("details must be at most 500 characters"));
+        return Err(ApiError::BadRequest(
+            "details must be at most 500 characters",
+        ));
     }
     let cleaned: String = raw
         .chars()

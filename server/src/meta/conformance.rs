@@ -1085,7 +1085,15 @@ async fn restore_serves_again(store: &dyn MetaStore) {
 
     // It can be reported again after a restore, and that report starts afresh.
     let again = insert(store, 1, T0 + DAY).await;
-    report(store, &again.id, ReportReason::Other, "", T0, Reported::Held).await;
+    report(
+        store,
+        &again.id,
+        ReportReason::Other,
+        "",
+        T0,
+        Reported::Held,
+    )
+    .await;
     store.restore(&again.id, T0, T0).await.unwrap();
     report(
         store,

@@ -1019,9 +1019,7 @@ impl MetaStore for RedisStore {
                     .arg(TTL_MARGIN),
             )
             .await?;
-        expires
-            .map(|text| number(&text, "expires_at"))
-            .transpose()
+        expires.map(|text| number(&text, "expires_at")).transpose()
     }
 
     async fn take_down(&self, id: &FileId, now: Millis) -> MetaResult<Option<String>> {
@@ -1206,7 +1204,9 @@ mod tests {
         assert_eq!(resv, 0, "the reservations are dropped");
         let score: Option<String> = raw(
             &redis.url,
-            redis::cmd("ZSCORE").arg(format!("{PREFIX}expiry")).arg(f.id.as_str()),
+            redis::cmd("ZSCORE")
+                .arg(format!("{PREFIX}expiry"))
+                .arg(f.id.as_str()),
         )
         .await;
         assert_eq!(score, None, "out of the expiry index");
