@@ -399,15 +399,16 @@ async function sendReport(event) {
   const send = $('report-send');
   send.disabled = true;
   $('report-status').textContent = t('report.sending');
-  const body = { key: state.fragment, reason: $('report-reason').value };
+  const body = { key: b64uEncode(state.secret), reason: $('report-reason').value };
   const details = $('report-details').value.trim();
   if (details) body.details = details;
   if (state.password) body.password = state.password;
   try {
     await api.report(state.id, body);
-    show('reported', t('report.doneTitle'));
+    show('reported', t('download.title'));
+    $('reported-title').focus();
   } catch (err) {
-    if (err?.status === 404) show('gone', t('download.goneHeading'));
+    if (err?.status === 404) gone();
     else if (err?.status === 401) $('report-status').textContent = t('report.refused');
     else $('report-status').textContent = explain(err);
   } finally {
