@@ -10,6 +10,11 @@ pub const HEADER_FILE_METADATA: &str = "x-file-metadata";
 pub const HEADER_EXPIRE_SECONDS: &str = "x-expire-seconds";
 /// Header carrying the download limit on the plain HTTP upload route.
 pub const HEADER_DOWNLOAD_LIMIT: &str = "x-download-limit";
+/// Header carrying the share's auth key (`send-v1 <base64url key>`) on the plain HTTP
+/// upload route when `Authorization` holds upload credentials (`Basic` or `Bearer`)
+/// instead. Without upload credentials the key travels in `Authorization`, as Send
+/// clients send it.
+pub const HEADER_AUTH_KEY: &str = "x-auth-key";
 /// The WebSocket subprotocol ffsend offers (and the server echoes).
 pub const WS_SUBPROTOCOL: &str = "ffsend";
 /// The one-byte binary frame that ends a WebSocket upload.
@@ -67,7 +72,9 @@ pub struct WsUploadRequest {
     pub file_metadata: String,
     /// `send-v1 <base64url auth key>`.
     pub authorization: String,
-    /// A Firefox Accounts bearer token; ignored by sealdrop.
+    /// A bearer token. Send used it for Firefox Accounts; sealdrop reads it as the upload
+    /// token when the server requires one (`/config` says `"UPLOAD_AUTH": "token"`),
+    /// since browsers cannot set headers on a WebSocket.
     #[serde(default)]
     pub bearer: Option<String>,
     /// Expiry in seconds; missing, null or 0 means the server's default.
@@ -107,7 +114,7 @@ impl UploadResponse {
 }
 
 /// The final text message of a WebSocket upload: `{"ok":true}` or `{"error":<status>}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum WsStatus {
     /// The file is committed and can be downloaded.
@@ -115,10 +122,18 @@ pub enum WsStatus {
         /// Always `true`.
         ok: bool,
     },
-    /// The upload failed with this HTTP-like status (400, 413, 500, …).
+    /// The upload failed with this HTTP-like status (400, 401, 413, 429, 500, …).
     Error {
         /// The status code.
         error: u16,
+        /// One sentence saying why (sealdrop sends it; Send servers do not, and Send
+        /// clients ignore it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        /// The stable code of the HTTP routes' JSON errors (`quota_exceeded`, …), sent by
+        /// sealdrop only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
 }
 
@@ -217,6 +232,29 @@ pub struct ConfigResponse {
     /// Cosmetic settings of the Send web app; sealdrop sends an empty object.
     #[serde(rename = "WEB_UI", default)]
     pub web_ui: serde_json::Map<String, serde_json::Value>,
+    /// Which credentials an upload needs (sealdrop's own key; missing on Send servers,
+    /// which read as [`UploadAuth::None`]).
+    #[serde(rename = "UPLOAD_AUTH", default)]
+    pub upload_auth: UploadAuth,
+}
+
+/// What a server requires to accept an upload, as `/config` announces it. Downloads,
+/// metadata and owner operations never need these credentials.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadAuth {
+    /// Anyone may upload.
+    #[default]
+    None,
+    /// HTTP Basic credentials (`Authorization: Basic …`), on the WebSocket upgrade and on
+    /// the HTTP route.
+    Basic,
+    /// An upload token: `Authorization: Bearer <token>` (HTTP route, or the WebSocket
+    /// upgrade), or the `bearer` field of the WebSocket's first message.
+    Token,
+    /// A kind this client does not know: some credentials are needed.
+    #[serde(other)]
+    Other,
 }
 
 /// Hard limits in `/config`.

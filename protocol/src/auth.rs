@@ -130,3 +130,72 @@ impl OwnerToken {
         self.hash().ct_eq(stored).into()
     }
 }
+
+/// Upload credentials in an `Authorization` header, for servers that restrict who may
+/// upload (sealdrop's `--upload-auth basic|token`). They are separate from the `send-v1`
+/// scheme, which carries a share's auth key and signatures.
+///
+/// Neither variant has `Debug`, and both are zeroized on drop.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[allow(
+    missing_debug_implementations,
+    reason = "passwords and tokens have no Debug, so they cannot reach a log"
+)]
+pub enum UploadCredentials {
+    /// `Basic <base64(user:password)>` (RFC 7617), as `ffsend --basic-auth` sends it.
+    Basic {
+        /// The user name (no `:`).
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// `Bearer <token>` (RFC 6750).
+    Bearer(String),
+}
+
+/// Longest `Authorization` value [`UploadCredentials::parse`] looks at.
+const MAX_CREDENTIALS_LEN: usize = 8192;
+
+impl UploadCredentials {
+    /// Parses an `Authorization` value of scheme `Basic` or `Bearer` (matched
+    /// case-insensitively). `None` for any other scheme (such as `send-v1`) and for a
+    /// malformed value: Basic whose payload is not base64 of UTF-8 `user:password`, or a
+    /// Bearer token that is empty or holds whitespace or control characters.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.len() > MAX_CREDENTIALS_LEN {
+            return None;
+        }
+        let (scheme, rest) = value.trim().split_once(' ')?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = zeroize::Zeroizing::new(b64u::decode_lenient(rest).ok()?);
+            let text = std::str::from_utf8(&decoded).ok()?;
+            let (user, password) = text.split_once(':')?;
+            Some(Self::Basic {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            })
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            valid_token(rest).then(|| Self::Bearer(rest.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    /// The `Authorization` header value: `Basic <base64>` or `Bearer <token>`.
+    pub fn to_header(&self) -> String {
+        match self {
+            Self::Basic { user, password } => {
+                let pair = zeroize::Zeroizing::new(format!("{user}:{password}"));
+                format!("Basic {}", b64u::encode_standard(pair.as_bytes()))
+            }
+            Self::Bearer(token) => format!("Bearer {token}"),
+        }
+    }
+}
+
+/// Whether `token` can be an upload token: 1 to 4096 visible ASCII characters (it travels
+/// in a header and in one line of a file).
+pub fn valid_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 4096 && token.bytes().all(|b| b.is_ascii_graphic())
+}

@@ -152,6 +152,22 @@ pub struct Settings {
     /// [default: none].
     #[arg(long, env = "SEALDROP_LEGAL_NOTICE_FILE", value_name = "FILE")]
     pub legal_notice_file: Option<PathBuf>,
+
+    /// Who may upload: `none` (anyone), `basic` (HTTP Basic users of
+    /// --upload-users-file) or `token` (bearer tokens of --upload-tokens-file). Downloads
+    /// stay anonymous. A public instance should use `token` or `basic` [default: none].
+    #[arg(long, env = "SEALDROP_UPLOAD_AUTH", value_name = "MODE")]
+    pub upload_auth: Option<UploadAuthMode>,
+
+    /// The users of `--upload-auth basic`: one `USER:PASSWORD` or `USER:$argon2id$…`
+    /// per line, `#` comments; re-read on SIGHUP [default: none].
+    #[arg(long, env = "SEALDROP_UPLOAD_USERS_FILE", value_name = "FILE")]
+    pub upload_users_file: Option<PathBuf>,
+
+    /// The tokens of `--upload-auth token`: one `TOKEN [name=LABEL] [max-size=SIZE]
+    /// [daily=SIZE]` per line, `#` comments; re-read on SIGHUP [default: none].
+    #[arg(long, env = "SEALDROP_UPLOAD_TOKENS_FILE", value_name = "FILE")]
+    pub upload_tokens_file: Option<PathBuf>,
 }
 
 /// The validated configuration the server runs with.
@@ -201,6 +217,33 @@ pub struct Config {
     pub abuse_contact: Option<AbuseContact>,
     /// The operator's legal notice, read from `--legal-notice-file` at start.
     pub legal_notice: Option<String>,
+    /// Who may upload.
+    pub upload_auth: UploadAuthMode,
+    /// The credentials file of `upload_auth` (users for `basic`, tokens for `token`);
+    /// set whenever `upload_auth` is not `none`. Its contents are loaded by
+    /// [`crate::upload_auth::UploadAuth::load`], never kept here.
+    pub upload_credentials_file: Option<PathBuf>,
+}
+
+/// Who may upload (`--upload-auth`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadAuthMode {
+    /// Anyone (a private or test instance).
+    #[default]
+    None,
+    /// HTTP Basic credentials of the users file.
+    Basic,
+    /// Bearer tokens of the tokens file.
+    Token,
+}
+
+impl FromStr for UploadAuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s.trim(), true)
+            .map_err(|_| format!("{s:?} is not none, basic or token"))
+    }
 }
 
 /// Where to report abuse.
@@ -503,6 +546,23 @@ impl Config {
             Some(path) if path.as_os_str().is_empty() => None,
             Some(path) => Some(read_legal_notice(&path)?),
         };
+        let upload_auth = s.upload_auth.unwrap_or_default();
+        let upload_credentials_file = match upload_auth {
+            UploadAuthMode::None => None,
+            UploadAuthMode::Basic => Some(
+                s.upload_users_file
+                    .filter(|f| !f.as_os_str().is_empty())
+                    .ok_or_else(|| invalid("--upload-auth basic needs --upload-users-file"))?,
+            ),
+            UploadAuthMode::Token => Some(
+                s.upload_tokens_file
+                    .filter(|f| !f.as_os_str().is_empty())
+                    .ok_or_else(|| invalid("--upload-auth token needs --upload-tokens-file"))?,
+            ),
+        };
+        if let Some(file) = &upload_credentials_file {
+            crate::upload_auth::UploadAuth::check_file(upload_auth, file).map_err(invalid)?;
+        }
         Ok(Self {
             listen,
             base_url,
@@ -525,6 +585,8 @@ impl Config {
             web_dir,
             abuse_contact,
             legal_notice,
+            upload_auth,
+            upload_credentials_file,
         })
     }
 
@@ -568,6 +630,9 @@ impl Settings {
             web_dir: self.web_dir.or(other.web_dir),
             abuse_contact: self.abuse_contact.or(other.abuse_contact),
             legal_notice_file: self.legal_notice_file.or(other.legal_notice_file),
+            upload_auth: self.upload_auth.or(other.upload_auth),
+            upload_users_file: self.upload_users_file.or(other.upload_users_file),
+            upload_tokens_file: self.upload_tokens_file.or(other.upload_tokens_file),
         }
     }
 }
@@ -834,6 +899,40 @@ mod tests {
     }
 
     #[test]
+    fn upload_auth_needs_its_file_and_checks_it_without_echoing_it() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.upload_auth, UploadAuthMode::None);
+        assert_eq!(c.upload_credentials_file, None);
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::write(&tokens, "# ok\nabcdefghijklmnopqrstuvwxyz daily=1GiB\n").unwrap();
+        let t = tokens.to_str().unwrap();
+        let c = parse(&["--upload-auth", "token", "--upload-tokens-file", t]).unwrap();
+        assert_eq!(c.upload_auth, UploadAuthMode::Token);
+        assert_eq!(c.upload_credentials_file.as_deref(), Some(tokens.as_path()));
+        // The other mode's file is not needed.
+        std::fs::write(&tokens, "abcdefghijklmnopqrstuvwxyz\nshort-secret\n").unwrap();
+        let err = parse(&["--upload-auth", "token", "--upload-tokens-file", t])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--upload-tokens-file "), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(
+            !err.contains("secret") && !err.contains("abcdefgh"),
+            "{err}"
+        );
+        let toml = dir.path().join("c.toml");
+        std::fs::write(
+            &toml,
+            format!("upload-auth = \"basic\"\nupload-users-file = {t:?}\n"),
+        )
+        .unwrap();
+        std::fs::write(&tokens, "alice:pw\n").unwrap();
+        let c = parse(&["--config", toml.to_str().unwrap()]).unwrap();
+        assert_eq!(c.upload_auth, UploadAuthMode::Basic);
+    }
+
+    #[test]
     fn invalid_values_are_one_sentence() {
         for (args, needle) in [
             (&["--default-expiry", "8d"][..], "--default-expiry"),
@@ -863,6 +962,18 @@ mod tests {
             (
                 &["--legal-notice-file", "/no/such/sealdrop/notice"][..],
                 "--legal-notice-file",
+            ),
+            (&["--upload-auth", "oauth"][..], "oauth"),
+            (&["--upload-auth", "token"][..], "--upload-tokens-file"),
+            (&["--upload-auth", "basic"][..], "--upload-users-file"),
+            (
+                &[
+                    "--upload-auth",
+                    "basic",
+                    "--upload-users-file",
+                    "/no/such/sealdrop/users",
+                ][..],
+                "cannot be read",
             ),
         ] {
             let err = parse(args).unwrap_err().to_string();

@@ -9,6 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sealdrop_protocol::api::ErrorBody;
 
+use crate::config::UploadAuthMode;
+
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -31,6 +33,28 @@ pub enum ApiError {
     /// The upload is larger than the server accepts.
     #[error("the file is larger than this server accepts")]
     PayloadTooLarge,
+    /// An upload without the credentials `--upload-auth` requires (`given: false`), or
+    /// with wrong ones. Answered with a `WWW-Authenticate` challenge of the mode's scheme
+    /// (`Basic` or `Bearer`), never `send-v1`.
+    #[error("{}", upload_refusal(*.mode, *.given))]
+    UploadUnauthorized {
+        /// The mode in force.
+        mode: UploadAuthMode,
+        /// Whether credentials were presented.
+        given: bool,
+    },
+    /// The upload is larger than the uploader's token allows.
+    #[error("the file is larger than this upload token allows: at most {}", bytesize::ByteSize(*.max))]
+    TokenTooLarge {
+        /// The token's `max-size` (plaintext bytes).
+        max: u64,
+    },
+    /// The token's daily upload quota is used up; `Retry-After` says when it renews.
+    #[error("this upload token's daily quota is used up; it renews at midnight UTC")]
+    QuotaExceeded {
+        /// Seconds until the quota renews.
+        retry_after: u64,
+    },
     /// The client stopped sending.
     #[error("the client stopped sending")]
     Timeout,
@@ -50,7 +74,9 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized { .. } | Self::PasswordRequired => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::TokenTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UploadUnauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +91,10 @@ impl ApiError {
             Self::PasswordRequired => "password_required",
             Self::BadRequest(_) => "bad_request",
             Self::PayloadTooLarge => "too_large",
+            Self::TokenTooLarge { .. } => "too_large_for_token",
+            Self::UploadUnauthorized { given: false, .. } => "upload_auth_required",
+            Self::UploadUnauthorized { given: true, .. } => "upload_auth_refused",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -100,14 +130,43 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let Self::Unauthorized { nonce: Some(nonce) } = &self
-            && let Ok(value) = HeaderValue::from_str(&format!("send-v1 {nonce}"))
-        {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unauthorized { nonce: Some(nonce) } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("send-v1 {nonce}")) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            Self::UploadUnauthorized { mode, given } => {
+                let challenge = match (mode, given) {
+                    (UploadAuthMode::Token, false) => "Bearer realm=\"sealdrop\"",
+                    (UploadAuthMode::Token, true) => {
+                        "Bearer realm=\"sealdrop\", error=\"invalid_token\""
+                    }
+                    _ => "Basic realm=\"sealdrop\", charset=\"UTF-8\"",
+                };
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            Self::QuotaExceeded { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
         }
         response
+    }
+}
+
+/// The sentence of a refused upload: what is missing, or that it is wrong. Never echoes
+/// what was presented.
+fn upload_refusal(mode: UploadAuthMode, given: bool) -> &'static str {
+    match (mode, given) {
+        (UploadAuthMode::Token, false) => "this server requires an upload token",
+        (UploadAuthMode::Token, true) => "the upload token is not valid",
+        (_, false) => "this server requires a user name and password to upload",
+        (_, true) => "the user name or password for uploads is wrong",
     }
 }
 

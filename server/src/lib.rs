@@ -13,6 +13,7 @@
 //! - [`meta`]: the [`meta::MetaStore`] trait; SQLite and Redis implementations.
 //! - [`expiry`]: the sweeper that reclaims the space of expired and finished files.
 //! - [`admin`]: the operator's commands on reported files (`sealdrop-server admin`).
+//! - [`upload_auth`]: who may upload (`--upload-auth`): users, tokens, daily quotas.
 //! - [`clock`]: wall-clock time, injectable for tests.
 #![cfg_attr(
     not(test),
@@ -29,6 +30,7 @@ pub mod http;
 pub mod meta;
 pub mod state;
 pub mod storage;
+pub mod upload_auth;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -108,6 +110,12 @@ async fn open_stores(
         }
         MetaConfig::Redis(url) => Arc::new(meta::redis::RedisStore::connect(url).await?),
     };
+    let upload_auth = Arc::new(upload_auth::UploadAuth::load(&config).with_context(|| {
+        format!(
+            "cannot load the upload credentials of --upload-auth {:?}",
+            config.upload_auth
+        )
+    })?);
     Ok(AppState {
         config: Arc::new(config),
         meta,
@@ -115,6 +123,7 @@ async fn open_stores(
         clock,
         sweeper: Arc::new(tokio::sync::Notify::new()),
         transfers: tokio_util::task::TaskTracker::new(),
+        upload_auth,
     })
 }
 
@@ -127,7 +136,37 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
-    serve(listener, state, shutdown).await
+    let reloader = tokio::spawn(reload_on_hangup(Arc::clone(&state.upload_auth)));
+    let result = serve(listener, state, shutdown).await;
+    reloader.abort();
+    result
+}
+
+/// Re-reads the upload credentials file on every SIGHUP (when upload authentication is
+/// on; otherwise SIGHUP keeps its default action).
+async fn reload_on_hangup(auth: Arc<upload_auth::UploadAuth>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if auth.mode() == config::UploadAuthMode::None {
+            return;
+        }
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: restart to reload upload credentials");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match auth.reload() {
+                Ok(count) => tracing::info!(count, "upload credentials reloaded"),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "reloading the upload credentials failed; the previous ones stay in force"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = auth;
 }
 
 /// Like [`run`], with stores and clock already made.

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::meta::MetaStore;
 use crate::storage::BlobStore;
+use crate::upload_auth::UploadAuth;
 
 /// The shared state of the server: configuration, stores, clock, sweeper wake-up.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     /// WebSocket uploads in progress: they outlive their HTTP connection, so a graceful
     /// shutdown waits for them here.
     pub transfers: TaskTracker,
+    /// Who may upload (`--upload-auth`), and the daily usage of upload tokens.
+    pub upload_auth: Arc<UploadAuth>,
 }
 
 impl std::fmt::Debug for AppState {

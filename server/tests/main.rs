@@ -12,4 +12,5 @@ mod lifecycle;
 mod report;
 mod router;
 mod scale;
+mod upload_auth;
 mod web;

@@ -55,6 +55,7 @@ async fn instance(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>) -> TestSe
         clock: Arc::new(SystemClock),
         sweeper: Arc::new(tokio::sync::Notify::new()),
         transfers: tokio_util::task::TaskTracker::new(),
+        upload_auth: Arc::new(sealdrop_server::upload_auth::UploadAuth::disabled()),
     })
     .await
 }

@@ -167,6 +167,11 @@ pub struct UploadOptions {
     pub dlimit: Option<u32>,
     /// Bytes per binary frame (default: one record).
     pub frame: Option<usize>,
+    /// Upload credentials: the `Authorization` value of the HTTP route and of the
+    /// WebSocket upgrade (the share's key then travels in `X-Auth-Key`).
+    pub auth: Option<String>,
+    /// The `bearer` field of the WebSocket's first message.
+    pub bearer: Option<String>,
 }
 
 pub fn ws_url(base: &str) -> String {
@@ -178,7 +183,7 @@ fn request(secret: &Secret, name: &str, len: usize, o: &UploadOptions) -> WsUplo
         file_metadata: Metadata::single(name, len as u64, "application/octet-stream")
             .encrypt(&secret.metadata_key()),
         authorization: auth::format_header(&secret.auth_key().to_base64url()),
-        bearer: None,
+        bearer: o.bearer.clone(),
         time_limit: o.time_limit,
         dlimit: o.dlimit,
     }
@@ -191,9 +196,29 @@ pub type Ws =
 /// Opens a WebSocket upload of `len` plaintext bytes for `secret`: sends the first message
 /// and returns the socket with the server's first answer (text).
 pub async fn ws_begin(base: &str, secret: &Secret, len: usize, o: &UploadOptions) -> (Ws, String) {
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(base))
-        .await
-        .unwrap();
+    let ws = ws_connect(base, o).await.unwrap();
+    ws_first(ws, secret, len, o).await
+}
+
+/// Opens `/api/ws` with `o.auth` as the upgrade's `Authorization`; `Err(status)` when the
+/// server refuses the upgrade.
+pub async fn ws_connect(base: &str, o: &UploadOptions) -> Result<Ws, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = ws_url(base).into_client_request().unwrap();
+    if let Some(auth) = &o.auth {
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, auth.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("websocket connect failed: {e}"),
+    }
+}
+
+/// Sends the first message of an upload on `ws`; returns the socket and the answer.
+pub async fn ws_first(mut ws: Ws, secret: &Secret, len: usize, o: &UploadOptions) -> (Ws, String) {
     let req = request(secret, "file.bin", len, o);
     ws.send(Message::text(serde_json::to_string(&req).unwrap()))
         .await
@@ -205,13 +230,14 @@ pub async fn ws_begin(base: &str, secret: &Secret, len: usize, o: &UploadOptions
 /// Uploads over the WebSocket route; `Err(status)` if the server answered an error.
 pub async fn upload_ws(base: &str, plain: &[u8], o: UploadOptions) -> Result<Uploaded, u16> {
     let secret = Secret::generate().unwrap();
-    let (mut ws, first) = ws_begin(base, &secret, plain.len(), &o).await;
+    let ws = ws_connect(base, &o).await?;
+    let (mut ws, first) = ws_first(ws, &secret, plain.len(), &o).await;
     let answer: UploadResponse = match serde_json::from_str(&first) {
         Ok(a) => a,
         Err(_) => {
             let status: WsStatus = serde_json::from_str(&first).unwrap();
             return Err(match status {
-                WsStatus::Error { error } => error,
+                WsStatus::Error { error, .. } => error,
                 WsStatus::Ok { .. } => panic!("ok before any data"),
             });
         }
@@ -232,7 +258,7 @@ pub async fn upload_ws(base: &str, plain: &[u8], o: UploadOptions) -> Result<Upl
             url: answer.url,
         }),
         WsStatus::Ok { .. } => panic!("ok: false"),
-        WsStatus::Error { error } => Err(error),
+        WsStatus::Error { error, .. } => Err(error),
     }
 }
 
@@ -256,8 +282,13 @@ pub async fn upload_http(base: &str, plain: &[u8], o: UploadOptions) -> Result<U
     let req = request(&secret, "file.bin", plain.len(), &o);
     let mut r = reqwest::Client::new()
         .post(format!("{base}/api/upload"))
-        .header("x-file-metadata", req.file_metadata)
-        .header(AUTHORIZATION, req.authorization);
+        .header("x-file-metadata", req.file_metadata.clone());
+    r = match &o.auth {
+        Some(auth) => r
+            .header(AUTHORIZATION, auth)
+            .header("x-auth-key", req.authorization.clone()),
+        None => r.header(AUTHORIZATION, req.authorization.clone()),
+    };
     if let Some(t) = o.time_limit {
         r = r.header("x-expire-seconds", t.to_string());
     }

@@ -386,3 +386,89 @@ fn upload_answers_of_both_generations_parse() {
         serde_json::from_str(r#"{"url":"u","ownerToken":"t","id":"i"}"#).unwrap();
     assert_eq!(v3.token(), "t");
 }
+
+#[test]
+fn upload_credentials_parse_and_reject_malformed_headers() {
+    use crate::auth::UploadCredentials;
+    // ffsend's `--basic-auth alice:s3cr:et` (a password may hold ':').
+    let header = format!("Basic {}", b64u::encode_standard(b"alice:s3cr:et"));
+    let parsed = UploadCredentials::parse(&header).unwrap();
+    let UploadCredentials::Basic { user, password } = &parsed else {
+        panic!("basic not parsed");
+    };
+    assert_eq!((user.as_str(), password.as_str()), ("alice", "s3cr:et"));
+    assert_eq!(parsed.to_header(), header);
+    assert!(matches!(
+        UploadCredentials::parse("bearer  abc.DEF-123_~+/= "),
+        Some(UploadCredentials::Bearer(ref t)) if t == "abc.DEF-123_~+/="
+    ));
+    assert_eq!(
+        UploadCredentials::Bearer("tok".into()).to_header(),
+        "Bearer tok"
+    );
+    for bad in [
+        "",
+        "Basic",
+        "Basic ",
+        "Basic !!!",
+        &format!("Basic {}", b64u::encode_standard(b"no-colon")),
+        &format!("Basic {}", b64u::encode_standard(&[0xff, b':', 0xfe])),
+        "Bearer",
+        "Bearer a b",
+        "Bearer \u{7f}",
+        "send-v1 AAAA",
+        "Digest x",
+        &format!("Bearer {}", "a".repeat(9000)),
+    ] {
+        assert!(UploadCredentials::parse(bad).is_none(), "{bad:?}");
+    }
+    assert!(auth::valid_token("x"));
+    assert!(!auth::valid_token("ä"));
+    assert!(!auth::valid_token(&"a".repeat(4097)));
+}
+
+#[test]
+fn upload_auth_in_config_is_optional_and_tolerant() {
+    use crate::api::{ConfigResponse, UploadAuth, WsStatus};
+    let send = r#"{"LIMITS":{"MAX_FILE_SIZE":1,"MAX_DOWNLOADS":1,"MAX_EXPIRE_SECONDS":1,
+        "MAX_FILES_PER_ARCHIVE":1,"MAX_ARCHIVES_PER_USER":1},
+        "DEFAULTS":{"DOWNLOADS":1,"DOWNLOAD_COUNTS":[1],"EXPIRE_TIMES_SECONDS":[1],
+        "EXPIRE_SECONDS":1},"WEB_UI":{}}"#;
+    let c: ConfigResponse = serde_json::from_str(send).unwrap();
+    assert_eq!(c.upload_auth, UploadAuth::None, "a Send server's /config");
+    let with = |v: &str| {
+        let text = send.replacen('{', &format!("{{\"UPLOAD_AUTH\":{v},"), 1);
+        serde_json::from_str::<ConfigResponse>(&text)
+            .unwrap()
+            .upload_auth
+    };
+    assert_eq!(with("\"token\""), UploadAuth::Token);
+    assert_eq!(with("\"basic\""), UploadAuth::Basic);
+    assert_eq!(with("\"oidc\""), UploadAuth::Other);
+    assert_eq!(
+        serde_json::to_value(UploadAuth::Token).unwrap(),
+        serde_json::json!("token")
+    );
+    // The WebSocket's error message may carry a sentence; Send's has none.
+    let bare: WsStatus = serde_json::from_str(r#"{"error":401}"#).unwrap();
+    assert_eq!(
+        bare,
+        WsStatus::Error {
+            error: 401,
+            message: None,
+            code: None,
+        }
+    );
+    let text = serde_json::to_string(&WsStatus::Error {
+        error: 413,
+        message: Some("too large".into()),
+        code: Some("too_large".into()),
+    })
+    .unwrap();
+    assert_eq!(
+        text,
+        r#"{"error":413,"message":"too large","code":"too_large"}"#
+    );
+    let ok: WsStatus = serde_json::from_str(r#"{"ok":true}"#).unwrap();
+    assert_eq!(ok, WsStatus::Ok { ok: true });
+}

@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | GET, HEAD | `/` | `index.html` of the web client |
 //! | GET, HEAD | `/download/ID`, `/download/ID/` | `download.html`: 200 with the nonce, or 404 |
-//! | GET | `/api/ws` | WebSocket upload |
-//! | POST | `/api/upload` | plain HTTP upload |
+//! | GET | `/api/ws` | WebSocket upload (credentials per `--upload-auth`) |
+//! | POST | `/api/upload` | plain HTTP upload (credentials per `--upload-auth`) |
 //! | GET | `/api/exists/ID`, `/api/metadata/ID`, `/api/download/ID`, `/api/download/blob/ID` | download flow |
 //! | POST | `/api/info/ID`, `/api/params/ID`, `/api/password/ID`, `/api/delete/ID` | owner operations |
 //! | POST | `/api/report/ID` | a report by someone holding the link (see [`report`]) |
@@ -33,9 +33,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sealdrop_protocol::api::{ConfigResponse, Defaults, Limits, VersionResponse};
+use sealdrop_protocol::api::{ConfigResponse, Defaults, Limits, UploadAuth, VersionResponse};
 use tracing::Instrument;
 
+use crate::config::UploadAuthMode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -156,6 +157,11 @@ async fn config(State(state): State<AppState>) -> Json<ConfigResponse> {
             EXPIRE_SECONDS: c.default_expiry,
         },
         web_ui: web_ui(c),
+        upload_auth: match state.upload_auth.mode() {
+            UploadAuthMode::None => UploadAuth::None,
+            UploadAuthMode::Basic => UploadAuth::Basic,
+            UploadAuthMode::Token => UploadAuth::Token,
+        },
     })
 }
 

@@ -3,10 +3,17 @@
 //! Bytes stream into a pending blob, counted against the ciphertext limit; the blob is
 //! committed and then the row written, only after the client's end of data. Any error,
 //! timeout or disconnect discards the pending blob: nothing half-written is ever visible.
+//!
+//! Both routes ask for the credentials `--upload-auth` requires before anything else
+//! (see [`crate::upload_auth`]): the HTTP route in its `Authorization` header (the share's
+//! key then travels in `X-Auth-Key`), the WebSocket on its upgrade request or, for an
+//! upload token, in the first message's `bearer` field. A token's `max-size` lowers the
+//! size limit of the upload, and its daily quota is charged as the bytes arrive.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +28,7 @@ use crate::error::ApiError;
 use crate::meta::NewFile;
 use crate::state::AppState;
 use crate::storage::BlobWriter;
+use crate::upload_auth::{Charge, Gate, Grant};
 
 /// The header every sealdrop ciphertext starts with, after its 16-byte salt:
 /// record size 65536, no key id.
@@ -79,7 +87,21 @@ impl Params {
     }
 }
 
-/// An upload in progress. Dropping it discards the pending blob.
+/// The largest ciphertext an upload by `grant` may have, and the error of going over it:
+/// the server's limit, or the token's `max-size` when that is lower.
+fn size_limit(state: &AppState, grant: Option<&Grant>) -> (u64, fn(u64) -> ApiError) {
+    let server = state.config.max_encrypted_size;
+    match grant.and_then(|g| g.max_size) {
+        Some(max) => match ece::encrypted_size(max) {
+            Some(limit) if limit < server => (limit, |max| ApiError::TokenTooLarge { max }),
+            _ => (server, |_| ApiError::PayloadTooLarge),
+        },
+        None => (server, |_| ApiError::PayloadTooLarge),
+    }
+}
+
+/// An upload in progress. Dropping it discards the pending blob (and gives the bytes
+/// charged to a daily quota back).
 struct Pending {
     id: FileId,
     owner: OwnerToken,
@@ -87,12 +109,34 @@ struct Pending {
     writer: Box<dyn BlobWriter>,
     written: u64,
     limit: u64,
+    too_large: ApiError,
     header: Vec<u8>,
     params: Params,
+    uploader: Option<String>,
+    charge: Option<Charge>,
 }
 
 impl Pending {
-    async fn begin(state: &AppState, params: Params) -> Result<Self, ApiError> {
+    /// Opens the pending blob. `announced` is the ciphertext size the client declared
+    /// (`Content-Length`), checked against the limits before anything is stored.
+    async fn begin(
+        state: &AppState,
+        params: Params,
+        grant: Option<Grant>,
+        announced: Option<u64>,
+    ) -> Result<Self, ApiError> {
+        let (limit, too_large) = size_limit(state, grant.as_ref());
+        let max = grant
+            .as_ref()
+            .and_then(|g| g.max_size)
+            .unwrap_or(state.config.max_file_size);
+        if announced.is_some_and(|len| len > limit) {
+            return Err(too_large(max));
+        }
+        let charge =
+            state
+                .upload_auth
+                .begin_charge(grant.as_ref(), state.clock.now(), announced)?;
         let id = FileId::generate().map_err(anyhow::Error::from)?;
         let owner = OwnerToken::generate().map_err(anyhow::Error::from)?;
         // Send's `<days>-<id>` prefix, so bucket lifecycle rules can act as a backstop.
@@ -105,9 +149,12 @@ impl Pending {
             blob_key,
             writer,
             written: 0,
-            limit: state.config.max_encrypted_size,
+            limit,
+            too_large: too_large(max),
             header: Vec::with_capacity(ece::HEADER_LEN),
             params,
+            uploader: grant.map(|g| g.label),
+            charge,
         })
     }
 
@@ -123,7 +170,13 @@ impl Pending {
     async fn write(&mut self, chunk: Bytes) -> Result<(), ApiError> {
         self.written = self.written.saturating_add(chunk.len() as u64);
         if self.written > self.limit {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(std::mem::replace(
+                &mut self.too_large,
+                ApiError::PayloadTooLarge,
+            ));
+        }
+        if let Some(charge) = &mut self.charge {
+            charge.add(chunk.len() as u64)?;
         }
         if self.header.len() < ece::HEADER_LEN {
             let want = ece::HEADER_LEN - self.header.len();
@@ -171,18 +224,36 @@ impl Pending {
             }
             return Err(e.into());
         }
+        if let Some(charge) = self.charge {
+            charge.commit();
+        }
         state.sweeper.notify_one();
-        tracing::info!(id = %self.id, size, "upload committed");
+        tracing::info!(
+            id = %self.id,
+            size,
+            uploader = self.uploader.as_deref(),
+            "upload committed"
+        );
         Ok(nonce)
     }
 }
 
-/// `GET /api/ws`: the Send v3 WebSocket upload.
+/// `GET /api/ws`: the Send v3 WebSocket upload. Upload credentials are checked before
+/// the upgrade (a refusal is a plain 401), except an upload token that the first message
+/// carries.
 pub(super) async fn websocket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let gate = match state.upload_auth.authorize_upgrade(&headers).await {
+        Ok(gate) => gate,
+        Err(e) => return e.into_response(),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
     let offers_ffsend = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -199,19 +270,21 @@ pub(super) async fn websocket(
     ws.max_message_size(4 * 1024 * 1024)
         .max_frame_size(4 * 1024 * 1024)
         .on_upgrade(move |socket| async move {
-            ws_session(socket, state).instrument(span).await;
+            ws_session(socket, state, gate).instrument(span).await;
             drop(running);
         })
 }
 
-async fn ws_session(mut socket: WebSocket, state: AppState) {
-    let status = match ws_upload(&mut socket, &state).await {
+async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate) {
+    let status = match ws_upload(&mut socket, &state, gate).await {
         Ok(()) => WsStatus::Ok { ok: true },
         Err(None) => return, // the client went away; nothing to answer
         Err(Some(err)) => {
             err.log();
             WsStatus::Error {
                 error: err.status().as_u16(),
+                message: Some(err.to_string()),
+                code: Some(err.code().to_owned()),
             }
         }
     };
@@ -237,7 +310,11 @@ async fn next_message(
     }
 }
 
-async fn ws_upload(socket: &mut WebSocket, state: &AppState) -> Result<(), Option<ApiError>> {
+async fn ws_upload(
+    socket: &mut WebSocket,
+    state: &AppState,
+    gate: Gate,
+) -> Result<(), Option<ApiError>> {
     let request = loop {
         match next_message(socket, state).await? {
             Message::Text(text) => break text,
@@ -250,6 +327,14 @@ async fn ws_upload(socket: &mut WebSocket, state: &AppState) -> Result<(), Optio
             "the first message is not the expected JSON",
         ))
     })?;
+    let grant = match gate {
+        Gate::Open(grant) => grant,
+        Gate::NeedsBearer => Some(
+            state
+                .upload_auth
+                .authorize_bearer(request.bearer.as_deref())?,
+        ),
+    };
     let params = Params::validate(
         state,
         Some(&request.file_metadata),
@@ -257,7 +342,7 @@ async fn ws_upload(socket: &mut WebSocket, state: &AppState) -> Result<(), Optio
         request.time_limit,
         request.dlimit.map(u64::from),
     )?;
-    let mut pending = Pending::begin(state, params).await?;
+    let mut pending = Pending::begin(state, params, grant, None).await?;
     let answer = serde_json::to_string(&pending.response(state))
         .map_err(|e| Some(ApiError::Internal(e.into())))?;
     socket
@@ -282,12 +367,15 @@ async fn ws_upload(socket: &mut WebSocket, state: &AppState) -> Result<(), Optio
 
 /// `POST /api/upload`: the ciphertext as the request body, for scripts and proxies that
 /// cannot pass WebSockets. Headers: `X-File-Metadata`, `Authorization: send-v1 <key>`,
-/// optional `X-Expire-Seconds` and `X-Download-Limit`.
+/// optional `X-Expire-Seconds` and `X-Download-Limit`. With upload credentials,
+/// `Authorization` holds them (`Basic …` or `Bearer …`) and the key moves to
+/// `X-Auth-Key: send-v1 <key>`.
 pub(super) async fn http(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let grant = state.upload_auth.authorize(&headers).await?;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         text(name)
@@ -298,16 +386,12 @@ pub(super) async fn http(
     let params = Params::validate(
         &state,
         text(api::HEADER_FILE_METADATA),
-        text(header::AUTHORIZATION.as_str()),
+        auth_key_header(&headers),
         number(api::HEADER_EXPIRE_SECONDS)?,
         number(api::HEADER_DOWNLOAD_LIMIT)?,
     )?;
-    if let Some(len) = number(header::CONTENT_LENGTH.as_str())?
-        && len > state.config.max_encrypted_size
-    {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let mut pending = Pending::begin(&state, params).await?;
+    let announced = number(header::CONTENT_LENGTH.as_str())?;
+    let mut pending = Pending::begin(&state, params, grant, announced).await?;
     let mut stream = body.into_data_stream();
     loop {
         let next = tokio::time::timeout(state.config.upload_idle_timeout, stream.next())
@@ -323,4 +407,27 @@ pub(super) async fn http(
     answer.owner = Some(answer.owner_token.clone());
     let nonce = pending.commit(&state).await?;
     Ok((nonce_header(&nonce), Json(answer)).into_response())
+}
+
+/// The share's auth key on the HTTP route: `X-Auth-Key`, else the `Authorization` value
+/// of scheme `send-v1` (Send clients), else the first `Authorization` value (refused by
+/// validation with a sentence).
+fn auth_key_header(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get(api::HEADER_AUTH_KEY) {
+        return key.to_str().ok();
+    }
+    let values = || {
+        headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+    };
+    values()
+        .find(|v| {
+            v.trim()
+                .split(' ')
+                .next()
+                .is_some_and(|s| s.eq_ignore_ascii_case(sealdrop_protocol::auth::SCHEME))
+        })
+        .or_else(|| values().next())
 }
