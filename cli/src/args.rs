@@ -197,6 +197,31 @@ pub struct UploadArgs {
     /// How to upload.
     #[arg(long, env = "SEALDROP_TRANSPORT", value_enum, default_value_t = Transport::Auto)]
     pub transport: Transport,
+
+    /// The upload token of a server that requires one. Prefer SEALDROP_TOKEN or
+    /// --token-file: a value on the command line is visible to other users of this machine.
+    #[arg(
+        long,
+        env = "SEALDROP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// Read the upload token from the first line of FILE.
+    #[arg(long, env = "SEALDROP_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// User name and password of a server that requires HTTP Basic authentication to
+    /// upload (ffsend's --basic-auth). Prefer SEALDROP_BASIC_AUTH: a value on the command
+    /// line is visible to other users of this machine.
+    #[arg(
+        long,
+        env = "SEALDROP_BASIC_AUTH",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD"
+    )]
+    pub basic_auth: Option<String>,
 }
 
 /// The password options.

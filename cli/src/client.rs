@@ -18,7 +18,7 @@ use sealdrop_protocol::api::{
     self, ConfigResponse, ExistsResponse, MetadataResponse, UploadResponse, WsStatus,
     WsUploadRequest,
 };
-use sealdrop_protocol::auth::{self, b64u};
+use sealdrop_protocol::auth::{self, UploadCredentials, b64u};
 use sealdrop_protocol::keys::AuthKey;
 use sealdrop_protocol::link::ShareLink;
 use serde::Serialize;
@@ -281,25 +281,32 @@ impl Client {
 
     /// Uploads: over the WebSocket route, or the HTTP route per `transport`. `start` is
     /// called once the route is open and produces the `encrypted_len` bytes of ciphertext.
+    /// `credentials` go in the `Authorization` header of the WebSocket upgrade or of the
+    /// HTTP request (which then carries the share's key in `X-Auth-Key`). A refusal of
+    /// the credentials is an [`Error::auth`] (401 or 403), whichever the route.
     pub(crate) async fn upload(
         &self,
         base: &str,
         transport: Transport,
         request: &WsUploadRequest,
         encrypted_len: u64,
+        credentials: Option<&UploadCredentials>,
         start: impl FnOnce() -> Frames,
     ) -> Result<UploadResponse> {
         if transport == Transport::Http {
-            return self.upload_http(base, request, encrypted_len, start).await;
+            return self
+                .upload_http(base, request, encrypted_len, credentials, start)
+                .await;
         }
-        match connect_ws(base).await? {
+        match connect_ws(base, credentials).await? {
             Ok(ws) => upload_ws(ws, base, request, start).await,
-            Err(status) if transport == Transport::Auto => {
-                let _ = status;
-                self.upload_http(base, request, encrypted_len, start).await
+            Err(Refused::Status(status @ (401 | 403))) => Err(upload_status_error(status, base)),
+            Err(_) if transport == Transport::Auto => {
+                self.upload_http(base, request, encrypted_len, credentials, start)
+                    .await
             }
-            Err(status) => Err(Error::network(format!(
-                "{base} refused the WebSocket upload ({status}); try --transport http"
+            Err(refused) => Err(Error::network(format!(
+                "{base} refused the WebSocket upload ({refused}); try --transport http"
             ))),
         }
     }
@@ -309,6 +316,7 @@ impl Client {
         base: &str,
         request: &WsUploadRequest,
         encrypted_len: u64,
+        credentials: Option<&UploadCredentials>,
         start: impl FnOnce() -> Frames,
     ) -> Result<UploadResponse> {
         let Frames { rx, task } = start();
@@ -318,8 +326,14 @@ impl Client {
         let mut builder = self
             .http
             .post(format!("{base}/api/upload"))
-            .header(api::HEADER_FILE_METADATA, request.file_metadata.as_str())
-            .header(AUTHORIZATION, request.authorization.as_str())
+            .header(api::HEADER_FILE_METADATA, request.file_metadata.as_str());
+        builder = match credentials {
+            Some(credentials) => builder
+                .header(AUTHORIZATION, sensitive(&credentials.to_header())?)
+                .header(api::HEADER_AUTH_KEY, request.authorization.as_str()),
+            None => builder.header(AUTHORIZATION, request.authorization.as_str()),
+        };
+        let mut builder = builder
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, encrypted_len);
         if let Some(t) = request.time_limit {
@@ -370,9 +384,40 @@ struct HttpUploadAnswer {
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens `/api/ws`. `Ok(Err(status))` when the server (or a proxy) answered but refused
-/// the upgrade, which is when the HTTP route is worth trying.
-async fn connect_ws(base: &str) -> Result<Result<WsStream, String>> {
+/// An `Authorization` value marked sensitive (kept out of debug output).
+fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+        Error::usage("the upload credentials hold characters a header cannot carry")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Why a WebSocket upgrade was refused.
+#[derive(Debug)]
+enum Refused {
+    /// The server or a proxy answered with this HTTP status.
+    Status(u16),
+    /// The handshake failed otherwise.
+    Handshake(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status(status) => write!(f, "HTTP {status}"),
+            Self::Handshake(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Opens `/api/ws`, with `credentials` on the upgrade request. `Ok(Err(_))` when the
+/// server (or a proxy) answered but refused the upgrade, which is when the HTTP route is
+/// worth trying (unless it refused the credentials).
+async fn connect_ws(
+    base: &str,
+    credentials: Option<&UploadCredentials>,
+) -> Result<Result<WsStream, Refused>> {
     let url = ws_url(base);
     let mut request = url
         .as_str()
@@ -381,14 +426,19 @@ async fn connect_ws(base: &str) -> Result<Result<WsStream, String>> {
     if let Ok(ua) = UA.parse() {
         request.headers_mut().insert(USER_AGENT, ua);
     }
+    if let Some(credentials) = credentials {
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, sensitive(&credentials.to_header())?);
+    }
     let connected =
         tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
             .await
             .map_err(|_| timed_out(base))?;
     match connected {
         Ok((ws, _)) => Ok(Ok(ws)),
-        Err(tungstenite::Error::Http(resp)) => Ok(Err(format!("HTTP {}", resp.status().as_u16()))),
-        Err(tungstenite::Error::Protocol(e)) => Ok(Err(format!("{e}"))),
+        Err(tungstenite::Error::Http(resp)) => Ok(Err(Refused::Status(resp.status().as_u16()))),
+        Err(tungstenite::Error::Protocol(e)) => Ok(Err(Refused::Handshake(format!("{e}")))),
         Err(tungstenite::Error::Io(e)) => Err(Error::network(format!(
             "cannot connect to {base}: {}",
             describe_io(&e)
@@ -489,7 +539,7 @@ async fn next_text(ws: &mut WsStream, wait: Duration, base: &str) -> Result<Stri
 /// The error of a `{"error": N}` message (or any other unexpected message).
 fn ws_status_error(text: &str, base: &str) -> Error {
     match serde_json::from_str::<WsStatus>(text) {
-        Ok(WsStatus::Error { error }) => upload_status_error(error, base),
+        Ok(WsStatus::Error { error, .. }) => upload_status_error(error, base),
         _ => Error::network(format!(
             "{base} answered the upload with something unexpected"
         )),
@@ -505,7 +555,9 @@ fn upload_status_error(status: u16, base: &str) -> Error {
         401 | 403 => Error::auth(format!("{base} requires authentication to upload")),
         408 => Error::network(format!("{base} cancelled the upload: it stalled")),
         413 => Error::usage(format!("{base} refuses files this large")),
-        429 => Error::network(format!("{base} is limiting requests; try again later")),
+        429 => Error::network(format!(
+            "{base} is limiting requests or the upload quota is used up; try again later"
+        )),
         s => Error::network(format!("{base} failed to store the upload (status {s})")),
     }
 }

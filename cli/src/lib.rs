@@ -16,11 +16,13 @@
 //! - `output`: human, JSON and quiet output; cleaning of untrusted names.
 //! - `history`: the 0600 record of uploaded shares and their owner tokens.
 //! - `password`: passwords from a value, a file or a prompt (terminal only).
+//! - `credentials`: upload tokens and Basic credentials for servers that restrict uploads.
 //! - `error`: the error type and the exit-code table.
 
 mod args;
 mod client;
 mod cmd;
+mod credentials;
 mod error;
 mod history;
 mod output;

@@ -168,14 +168,17 @@ impl Server {
         Self::start_with_env(extra, &[])
     }
 
-    /// A server with extra options and environment variables (e.g. AWS credentials).
+    /// A server with extra options and environment variables (e.g. AWS credentials, or
+    /// `RUST_LOG`, which is `warn` unless given).
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut last_log = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temporary directory");
             let port = free_port();
             let base = format!("http://127.0.0.1:{port}");
+            // Logs go to standard output, a failed start to standard error: both to the file.
             let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+            let log_too = log.try_clone().expect("log file");
             let mut cmd = Command::new(bin("sealdrop-server"));
             clean_env(&mut cmd);
             cmd.arg("--listen")
@@ -185,10 +188,10 @@ impl Server {
                 .arg("--base-url")
                 .arg(&base)
                 .args(extra)
-                .envs(env.iter().copied())
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(log_too)
                 .stderr(log);
             let mut child = cmd.spawn().expect("start sealdrop-server");
             let deadline = Instant::now() + Duration::from_secs(20);
@@ -231,6 +234,11 @@ impl Server {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .expect("VmHWM in /proc status")
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's `--data-dir`.

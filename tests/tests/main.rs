@@ -14,6 +14,7 @@ mod roundtrip;
 mod s3;
 mod scripting;
 mod tamper;
+mod upload_auth;
 
 /// The sentence of every "not found" (unknown, expired, exhausted or deleted share).
 const NOT_FOUND: &str =

@@ -1,5 +1,8 @@
 // The send page: choose files, pick expiry, download limit and password, encrypt and
 // upload with progress, then the share panel and the list of this browser's shares.
+//
+// A server that requires an upload token gets a token field: the token stays in this
+// page's memory, and in localStorage only when "remember on this device" is ticked.
 
 import * as api from './api.js';
 import { passwordAuthKey } from './crypto.js';
@@ -10,7 +13,11 @@ import * as shares from './shares.js';
 import { FALLBACK_LIMIT, upload } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
+/** Where a remembered upload token is kept. */
+const TOKEN_KEY = 'sealdrop.uploadToken';
 let limits = { MAX_FILE_SIZE: Infinity, MAX_FILES_PER_ARCHIVE: 64 };
+/** What the server requires to upload: `none`, `token`, `basic` or another kind. */
+let uploadAuth = 'none';
 let chosen = [];
 let running = null;
 let current = null;
@@ -19,6 +26,8 @@ let current = null;
 function explain(err) {
   if (err?.name === 'AbortError') return t('send.cancelled');
   if (err?.name === 'NoWebSocket') return t('error.noWebSocket', { max: formatBytes(FALLBACK_LIMIT) });
+  if (err?.code === 'quota_exceeded') return t('auth.quota');
+  if (err?.code === 'too_large_for_token') return t('auth.tokenTooLarge');
   switch (err?.status) {
     case 0:
       return t('error.network');
@@ -89,7 +98,49 @@ function renderSelection() {
     problem = t('error.tooMany', { max: limits.MAX_FILES_PER_ARCHIVE });
   }
   showError($('send-error'), problem);
-  $('upload-button').disabled = chosen.length === 0 || Boolean(problem);
+  const cannotAuthenticate = uploadAuth !== 'none' && uploadAuth !== 'token';
+  $('upload-button').disabled = chosen.length === 0 || Boolean(problem) || cannotAuthenticate;
+}
+
+// ---- upload token -----------------------------------------------------------------
+
+function rememberedToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function rememberToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage disabled: the token stays in this page only.
+  }
+}
+
+/** Shows what the server's upload authentication asks of this page. */
+function setupAuth(mode) {
+  uploadAuth = typeof mode === 'string' ? mode : 'none';
+  $('upload-auth').hidden = uploadAuth !== 'token';
+  const note = uploadAuth === 'basic' ? t('auth.basicOnly') : t('auth.unsupported');
+  $('auth-note').textContent = note;
+  $('auth-note').hidden = uploadAuth === 'none' || uploadAuth === 'token';
+  if (uploadAuth === 'token') {
+    const saved = rememberedToken();
+    if (saved && !$('upload-token').value) {
+      $('upload-token').value = saved;
+      $('remember-token').checked = true;
+    }
+  }
+}
+
+function showTokenProblem(message) {
+  show('compose');
+  showError($('send-error'), message);
+  $('upload-token').focus();
 }
 
 function addFiles(files) {
@@ -158,6 +209,7 @@ async function loadConfig() {
     cfg = { LIMITS: {}, DEFAULTS: {} };
   }
   limits = { ...limits, ...cfg.LIMITS };
+  setupAuth(cfg.UPLOAD_AUTH);
   const d = cfg.DEFAULTS ?? {};
   const maxExpiry = limits.MAX_EXPIRE_SECONDS ?? Infinity;
   const maxDownloads = limits.MAX_DOWNLOADS ?? Infinity;
@@ -187,6 +239,11 @@ function meter() {
 async function send(event) {
   event.preventDefault();
   if (running || chosen.length === 0) return;
+  const token = uploadAuth === 'token' ? $('upload-token').value.trim() : '';
+  if (uploadAuth === 'token' && !token) {
+    showTokenProblem(t('auth.tokenMissing'));
+    return;
+  }
   const files = [...chosen];
   const password = $('password').value;
   const controller = new AbortController();
@@ -206,6 +263,7 @@ async function send(event) {
       expiry: Number($('expiry').value),
       dlimit: Number($('dlimit').value),
       password,
+      token,
       signal: controller.signal,
       onCommit() {
         $('cancel').disabled = true;
@@ -226,12 +284,18 @@ async function send(event) {
         });
       },
     });
+    if (token) rememberToken($('remember-token').checked ? token : '');
     shares.add(share);
     chosen = [];
     $('password').value = '';
     renderSelection();
     openShare({ ...share, passwordSet: Boolean(password) });
   } catch (err) {
+    if (token && (err?.status === 401 || err?.status === 403)) {
+      if (rememberedToken() === token) rememberToken('');
+      showTokenProblem(t('auth.tokenRefused'));
+      return;
+    }
     show('compose');
     showError($('send-error'), explain(err));
     $('upload-button').focus();
@@ -400,6 +464,9 @@ function refreshShare(share) {
 translatePage();
 setupDrop();
 setupShare();
+$('remember-token').addEventListener('change', (e) => {
+  if (!e.target.checked) rememberToken('');
+});
 $('send-form').addEventListener('submit', send);
 loadConfig();
 renderShares();

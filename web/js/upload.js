@@ -2,6 +2,11 @@
 // server over the WebSocket route (Send v3), with back-pressure so that memory stays at a
 // few records whatever the size. When no WebSocket can be opened (a proxy that does not
 // pass them), it falls back to the plain HTTP upload route.
+//
+// On a server that requires an upload token (`/config` says "UPLOAD_AUTH": "token") the
+// token travels in the first WebSocket message's `bearer` field (a browser cannot set
+// headers on a WebSocket) or, over HTTP, as `Authorization: Bearer`, the share's key then
+// moving to `X-Auth-Key`. It never goes into a URL.
 
 import { ApiError, info, remove, setPassword } from './api.js';
 import { authKeyOf, b64uEncode, encryptMetadata, metadataFor, newSecret, passwordAuthKey } from './crypto.js';
@@ -86,7 +91,8 @@ function messages(ws) {
 
 function serverError(message) {
   const status = Number(message?.error) || 500;
-  return new ApiError(status, typeof message?.message === 'string' ? message.message : '');
+  const text = (v) => (typeof v === 'string' ? v : '');
+  return new ApiError(status, text(message?.message), text(message?.code));
 }
 
 async function viaWebSocket(ws, request, cipher, total, onProgress, onCommit, signal) {
@@ -166,7 +172,12 @@ async function viaHttp(request, cipher, total, onProgress, onCommit, signal) {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/api/upload');
     xhr.setRequestHeader('X-File-Metadata', request.fileMetadata);
-    xhr.setRequestHeader('Authorization', request.authorization);
+    if (request.bearer) {
+      xhr.setRequestHeader('Authorization', `Bearer ${request.bearer}`);
+      xhr.setRequestHeader('X-Auth-Key', request.authorization);
+    } else {
+      xhr.setRequestHeader('Authorization', request.authorization);
+    }
     xhr.setRequestHeader('X-Expire-Seconds', String(request.timeLimit));
     xhr.setRequestHeader('X-Download-Limit', String(request.dlimit));
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
@@ -177,7 +188,8 @@ async function viaHttp(request, cipher, total, onProgress, onCommit, signal) {
     xhr.onload = () => {
       const answer = xhr.response ?? {};
       if (xhr.status !== 200 || !answer.id) {
-        reject(new ApiError(xhr.status, typeof answer.message === 'string' ? answer.message : ''));
+        const text = (v) => (typeof v === 'string' ? v : '');
+        reject(new ApiError(xhr.status, text(answer.message), text(answer.error)));
         return;
       }
       onProgress(total, total);
@@ -195,7 +207,8 @@ async function viaHttp(request, cipher, total, onProgress, onCommit, signal) {
  * Returns `{ id, link, ownerToken, name, expiresAt, dlimit }` where `link` carries the
  * secret in its fragment. `onProgress(sentBytes, totalBytes)` reports ciphertext bytes.
  * `onCommit()` is called when the upload can no longer be cancelled (the server is
- * about to keep the file). `transport` is `auto`, `websocket` or `http`.
+ * about to keep the file). `transport` is `auto`, `websocket` or `http`. `token` is the
+ * upload token of a server that requires one.
  */
 export async function upload({
   files,
@@ -206,13 +219,14 @@ export async function upload({
   onCommit = () => {},
   signal,
   transport = 'auto',
+  token = '',
 }) {
   const secret = newSecret();
   const metadata = metadataFor(files);
   const request = {
     fileMetadata: await encryptMetadata(secret, metadata),
     authorization: `send-v1 ${b64uEncode(await authKeyOf(secret))}`,
-    bearer: null,
+    bearer: token || null,
     timeLimit: expiry,
     dlimit,
   };

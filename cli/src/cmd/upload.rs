@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::{Ctx, check_downloads, check_expiry};
 use crate::args::UploadArgs;
-use crate::error::{Error, Result};
+use crate::credentials::Given;
+use crate::error::{Error, Kind, Result};
 use crate::history::Entry;
 use crate::output::{
     Mode, format_duration, format_size, format_time, now_unix, printable, qr_code,
@@ -28,7 +29,10 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
         ))
     })?;
     let client = &ctx.client;
+    let given = Given::from_args(&args)?;
     let config = client.config(&base).await?;
+    let auth_mode = config.as_ref().map(|c| c.upload_auth);
+    let credentials = given.choose(auth_mode)?;
     let expiry = args
         .expiry
         .or(config.as_ref().map(|c| c.defaults.EXPIRE_SECONDS))
@@ -82,12 +86,20 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
     let bar = progress.clone();
     let encrypt_secret = secret.clone();
     let answer = client
-        .upload(&base, args.transport, &request, encrypted_len, move || {
-            inputs.encrypt(encrypt_secret, bar)
-        })
+        .upload(
+            &base,
+            args.transport,
+            &request,
+            encrypted_len,
+            credentials.as_ref(),
+            move || inputs.encrypt(encrypt_secret, bar),
+        )
         .await;
     progress.finish_and_clear();
-    let answer = answer?;
+    let answer = answer.map_err(|e| match e.kind() {
+        Kind::Auth => Given::refused(auth_mode, credentials.as_ref(), &base),
+        _ => e,
+    })?;
     let expires_at = now_unix().saturating_add(expiry);
     let link = ShareLink::from_download_url(&answer.url, secret)
         .map_err(|_| Error::network(format!("{base} answered the upload with an unusable link")))?;

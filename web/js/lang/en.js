@@ -27,6 +27,16 @@ export default {
   'send.encrypting': 'Encrypting…',
   'send.progress': '{done} of {total} · {rate}/s · {left} left',
 
+  'auth.token': 'Upload token',
+  'auth.tokenHint': 'This server accepts uploads only with a token from its operator.',
+  'auth.remember': 'Remember on this device',
+  'auth.tokenMissing': 'Enter the upload token this server’s operator gave you.',
+  'auth.tokenRefused': 'The server refused this upload token. Check it and try again.',
+  'auth.tokenTooLarge': 'That is larger than your upload token allows.',
+  'auth.quota': 'Your upload token’s daily quota is used up. It renews at midnight UTC.',
+  'auth.basicOnly': 'This server requires a user name and password to upload, which this page cannot send. Use the sealdrop command-line client or ffsend with --basic-auth.',
+  'auth.unsupported': 'This server requires credentials to upload that this page does not support.',
+
   'share.title': 'Your link is ready',
   'share.link': 'Share link',
   'share.copy': 'Copy link',

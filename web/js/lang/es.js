@@ -26,6 +26,16 @@ export default {
   'send.encrypting': 'Cifrando…',
   'send.progress': '{done} de {total} · {rate}/s · quedan {left}',
 
+  'auth.token': 'Token de subida',
+  'auth.tokenHint': 'Este servidor solo acepta subidas con un token de su operador.',
+  'auth.remember': 'Recordar en este dispositivo',
+  'auth.tokenMissing': 'Introduce el token de subida que te dio el operador de este servidor.',
+  'auth.tokenRefused': 'El servidor rechazó este token de subida. Revísalo y vuelve a intentarlo.',
+  'auth.tokenTooLarge': 'Es más grande de lo que permite tu token de subida.',
+  'auth.quota': 'La cuota diaria de tu token de subida está agotada. Se renueva a medianoche UTC.',
+  'auth.basicOnly': 'Este servidor pide un usuario y una contraseña para subir, y esta página no puede enviarlos. Usa el cliente de línea de órdenes sealdrop o ffsend con --basic-auth.',
+  'auth.unsupported': 'Este servidor pide para subir unas credenciales que esta página no admite.',
+
   'share.title': 'Tu enlace está listo',
   'share.link': 'Enlace para compartir',
   'share.copy': 'Copiar enlace',
