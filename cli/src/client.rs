@@ -283,7 +283,7 @@ impl Client {
     /// called once the route is open and produces the `encrypted_len` bytes of ciphertext.
     /// `credentials` go in the `Authorization` header of the WebSocket upgrade or of the
     /// HTTP request (which then carries the share's key in `X-Auth-Key`). A refusal of
-    /// the credentials is an [`Error::auth`] (401 or 403), whichever the route.
+    /// the credentials is an [`Error::auth`], whichever the route.
     pub(crate) async fn upload(
         &self,
         base: &str,
@@ -300,7 +300,8 @@ impl Client {
         }
         match connect_ws(base, credentials).await? {
             Ok(ws) => upload_ws(ws, base, request, start).await,
-            Err(Refused::Status(status @ (401 | 403))) => Err(upload_status_error(status, base)),
+            // Refused credentials (a proxy refusing WebSockets answers 403 or 502: try HTTP).
+            Err(Refused::Status(401)) => Err(upload_status_error(401, base)),
             Err(_) if transport == Transport::Auto => {
                 self.upload_http(base, request, encrypted_len, credentials, start)
                     .await

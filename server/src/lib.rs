@@ -110,12 +110,10 @@ async fn open_stores(
         }
         MetaConfig::Redis(url) => Arc::new(meta::redis::RedisStore::connect(url).await?),
     };
-    let upload_auth = Arc::new(upload_auth::UploadAuth::load(&config).with_context(|| {
-        format!(
-            "cannot load the upload credentials of --upload-auth {:?}",
-            config.upload_auth
-        )
-    })?);
+    let upload_auth = Arc::new(
+        upload_auth::UploadAuth::load(&config)
+            .context("cannot load the upload credentials of --upload-auth")?,
+    );
     Ok(AppState {
         config: Arc::new(config),
         meta,

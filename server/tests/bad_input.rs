@@ -192,7 +192,7 @@ async fn websocket_rejects_bad_requests() {
         ),
     ] {
         let answer = ws_first(&server, first.clone()).await;
-        assert_eq!(answer, r#"{"error":400}"#, "{first:?}");
+        assert_eq!(ws_error(&answer), 400, "{first:?}: {answer}");
     }
     server.healthy().await;
 }
@@ -250,7 +250,8 @@ async fn data_that_is_not_a_ciphertext_is_refused() {
             let _ = ws.send(Message::binary(frame.to_vec())).await;
         }
         let _ = ws.send(Message::binary(vec![0])).await;
-        assert_eq!(next_text(&mut ws).await, r#"{"error":400}"#, "{name}");
+        let answer = next_text(&mut ws).await;
+        assert_eq!(ws_error(&answer), 400, "{name}: {answer}");
     }
     assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
 }
@@ -290,7 +291,7 @@ async fn an_upload_without_end_marker_times_out_and_leaves_nothing() {
         .await
         .unwrap();
     // No end marker: the server gives up after the idle timeout.
-    assert_eq!(next_text(&mut ws).await, r#"{"error":408}"#);
+    assert_eq!(ws_error(&next_text(&mut ws).await), 408);
     assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
     server.healthy().await;
 }
@@ -341,4 +342,14 @@ async fn http_upload_rejects_bad_headers() {
         assert_eq!(v["error"], "bad_request");
     }
     assert!(server.blob_files().is_empty());
+}
+
+/// The status of a WebSocket error message: `{"error": N}` as Send clients read it, with
+/// sealdrop's sentence and code beside it.
+fn ws_error(text: &str) -> u16 {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    let message = value["message"].as_str().unwrap_or_default();
+    assert!(message.len() > 10, "no sentence: {text}");
+    assert!(value["code"].is_string(), "no code: {text}");
+    u16::try_from(value["error"].as_u64().unwrap()).unwrap()
 }
