@@ -123,9 +123,66 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_MAX_DOWNLOADS", value_name = "N")]
     pub max_downloads: Option<u32>,
 
-    /// An upload that sends nothing for this long is cancelled [default: 60s].
+    /// An upload (or any request body) that sends nothing for this long is cancelled; on
+    /// the WebSocket route, the time allowed between two messages [default: 60s].
     #[arg(long, env = "SEALDROP_UPLOAD_IDLE_TIMEOUT", value_name = "DURATION")]
     pub upload_idle_timeout: Option<Seconds>,
+
+    /// Slowest average upload rate accepted, per second, once --min-upload-rate-grace has
+    /// passed; a slower upload (HTTP or WebSocket) is cancelled. 0 turns the check off
+    /// [default: 16KiB].
+    #[arg(long, env = "SEALDROP_MIN_UPLOAD_RATE", value_name = "SIZE")]
+    pub min_upload_rate: Option<Size>,
+
+    /// How long an upload may run before --min-upload-rate applies [default: 60s].
+    #[arg(long, env = "SEALDROP_MIN_UPLOAD_RATE_GRACE", value_name = "DURATION")]
+    pub min_upload_rate_grace: Option<Seconds>,
+
+    /// A download whose client reads nothing for this long is ended, and its download slot
+    /// given back [default: 60s].
+    #[arg(long, env = "SEALDROP_DOWNLOAD_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub download_idle_timeout: Option<Seconds>,
+
+    /// Time a client has to send a request's headers (and to finish the TLS handshake),
+    /// counted from when the server starts waiting for them; so also how long an idle
+    /// HTTP/1.1 keep-alive connection stays open [default: 15s].
+    #[arg(long, env = "SEALDROP_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<Seconds>,
+
+    /// A connection on which no byte moves for this long is closed: at once when no
+    /// request is running on it (idle HTTP/2 connections), else after a second such
+    /// period [default: 60s].
+    #[arg(
+        long,
+        env = "SEALDROP_CONNECTION_IDLE_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub connection_idle_timeout: Option<Seconds>,
+
+    /// Most connections open at once (WebSocket uploads included); further ones are
+    /// answered 503 and closed. 0: no cap [default: 1024].
+    #[arg(long, env = "SEALDROP_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Most connections open at once from one client address (an IPv4 address or an IPv6
+    /// /64). Behind a reverse proxy every connection comes from the proxy: raise this or
+    /// set 0 (no cap) [default: 64].
+    #[arg(long, env = "SEALDROP_MAX_CONNECTIONS_PER_CLIENT", value_name = "N")]
+    pub max_connections_per_client: Option<usize>,
+
+    /// Largest encrypted file metadata (base64) accepted with an upload; it grows with the
+    /// number of files of an archive and the length of their names [default: 64KiB].
+    #[arg(long, env = "SEALDROP_MAX_METADATA_SIZE", value_name = "SIZE")]
+    pub max_metadata_size: Option<Size>,
+
+    /// Certificate chain (PEM) for serving HTTPS (HTTP/2 and HTTP/1.1) directly; needs
+    /// --tls-key [default: plain HTTP].
+    #[arg(long, env = "SEALDROP_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "SEALDROP_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 
     /// On SIGTERM or Ctrl-C, how long transfers may go on before they are cut [default: 30s].
     #[arg(long, env = "SEALDROP_SHUTDOWN_GRACE", value_name = "DURATION")]
@@ -199,8 +256,28 @@ pub struct Config {
     pub default_downloads: u32,
     /// Largest download limit.
     pub max_downloads: u32,
-    /// Idle timeout of uploads.
+    /// Idle timeout of uploads and other request bodies; the longest wait for a message
+    /// of a WebSocket upload.
     pub upload_idle_timeout: Duration,
+    /// Slowest average upload rate in bytes per second once `min_upload_rate_grace` has
+    /// passed; 0: no minimum.
+    pub min_upload_rate: u64,
+    /// How long an upload runs before `min_upload_rate` applies.
+    pub min_upload_rate_grace: Duration,
+    /// How long a download waits for its client to read before it ends.
+    pub download_idle_timeout: Duration,
+    /// Time allowed for a request's headers (and the TLS handshake).
+    pub header_read_timeout: Duration,
+    /// How long a connection may carry no byte before it is closed.
+    pub connection_idle_timeout: Duration,
+    /// Most connections at once; 0: no cap.
+    pub max_connections: usize,
+    /// Most connections at once per client address; 0: no cap.
+    pub max_connections_per_client: usize,
+    /// Largest encrypted metadata in bytes (its base64 text).
+    pub max_metadata_size: usize,
+    /// TLS termination, when configured.
+    pub tls: Option<crate::conn::TlsConfig>,
     /// Grace period of a shutdown.
     pub shutdown_grace: Duration,
     /// How long a download reservation lasts without renewal.
@@ -401,12 +478,24 @@ impl Config {
         let listen = s
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let tls = match (&s.tls_cert, &s.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                Some(crate::conn::TlsConfig::from_pem_files(cert, key).map_err(invalid)?)
+            }
+            _ => {
+                return Err(invalid(
+                    "--tls-cert and --tls-key go together: set both or neither",
+                ));
+            }
+        };
         let base_url = match &s.base_url {
             Some(url) => sealdrop_protocol::link::canonical_base(url).map_err(|_| {
                 invalid(format!(
                     "--base-url {url:?} is not an http(s) origin like https://send.example.com"
                 ))
             })?,
+            None if tls.is_some() => format!("https://{listen}"),
             None => format!("http://{listen}"),
         };
         let max_file_size = s.max_file_size.map_or(2_684_354_560, |v| v.0);
@@ -517,6 +606,22 @@ impl Config {
         if upload_idle_timeout.is_zero() {
             return Err(invalid("--upload-idle-timeout must be more than 0 seconds"));
         }
+        let positive = |value: Option<Seconds>, default: u64, flag: &str| {
+            let secs = value.map_or(default, |v| v.0);
+            if secs == 0 {
+                return Err(invalid(format!("{flag} must be more than 0 seconds")));
+            }
+            Ok(Duration::from_secs(secs))
+        };
+        let download_idle_timeout =
+            positive(s.download_idle_timeout, 60, "--download-idle-timeout")?;
+        let header_read_timeout = positive(s.header_read_timeout, 15, "--header-read-timeout")?;
+        let connection_idle_timeout =
+            positive(s.connection_idle_timeout, 60, "--connection-idle-timeout")?;
+        let max_metadata_size = s.max_metadata_size.map_or(64 * 1024, |v| v.0);
+        if !(1024..=1 << 20).contains(&max_metadata_size) {
+            return Err(invalid("--max-metadata-size must be between 1KiB and 1MiB"));
+        }
         let web_dir = match s.web_dir {
             None => None,
             Some(dir) if dir.as_os_str().is_empty() => None,
@@ -578,6 +683,15 @@ impl Config {
             default_downloads,
             max_downloads,
             upload_idle_timeout,
+            min_upload_rate: s.min_upload_rate.map_or(16 * 1024, |v| v.0),
+            min_upload_rate_grace: Duration::from_secs(s.min_upload_rate_grace.map_or(60, |v| v.0)),
+            download_idle_timeout,
+            header_read_timeout,
+            connection_idle_timeout,
+            max_connections: s.max_connections.unwrap_or(1024),
+            max_connections_per_client: s.max_connections_per_client.unwrap_or(64),
+            max_metadata_size: usize::try_from(max_metadata_size).unwrap_or(usize::MAX),
+            tls,
             shutdown_grace: Duration::from_secs(s.shutdown_grace.map_or(30, |v| v.0)),
             download_lease: Duration::from_secs(300),
             orphan_grace: Duration::from_secs(3600),
@@ -625,6 +739,20 @@ impl Settings {
             default_downloads: self.default_downloads.or(other.default_downloads),
             max_downloads: self.max_downloads.or(other.max_downloads),
             upload_idle_timeout: self.upload_idle_timeout.or(other.upload_idle_timeout),
+            min_upload_rate: self.min_upload_rate.or(other.min_upload_rate),
+            min_upload_rate_grace: self.min_upload_rate_grace.or(other.min_upload_rate_grace),
+            download_idle_timeout: self.download_idle_timeout.or(other.download_idle_timeout),
+            header_read_timeout: self.header_read_timeout.or(other.header_read_timeout),
+            connection_idle_timeout: self
+                .connection_idle_timeout
+                .or(other.connection_idle_timeout),
+            max_connections: self.max_connections.or(other.max_connections),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .or(other.max_connections_per_client),
+            max_metadata_size: self.max_metadata_size.or(other.max_metadata_size),
+            tls_cert: self.tls_cert.or(other.tls_cert),
+            tls_key: self.tls_key.or(other.tls_key),
             shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),
             log_format: self.log_format.or(other.log_format),
             web_dir: self.web_dir.or(other.web_dir),

@@ -58,6 +58,20 @@ pub enum ApiError {
     /// The client stopped sending.
     #[error("the client stopped sending")]
     Timeout,
+    /// The upload's average rate fell below the server's minimum.
+    #[error("the upload was slower than this server accepts")]
+    TooSlow,
+    /// A request body (other than an upload) over its route's limit.
+    #[error("the request body is larger than this server accepts")]
+    BodyTooLarge,
+    /// Encrypted file metadata over the configured limit.
+    #[error(
+        "the file metadata is larger than this server accepts: send fewer files at once or shorter names"
+    )]
+    MetadataTooLarge,
+    /// The connection cap is reached (answered by the connection layer, before HTTP).
+    #[error("the server has too many connections, try again later")]
+    Busy,
     /// A store (blobs or metadata) failed or is unreachable; the cause is logged, not
     /// sent. Clients may retry.
     #[error("a storage service is unavailable, try again later")]
@@ -74,10 +88,14 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized { .. } | Self::PasswordRequired => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge | Self::TokenTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge
+            | Self::TokenTooLarge { .. }
+            | Self::BodyTooLarge
+            | Self::MetadataTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UploadUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Timeout | Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,12 +108,14 @@ impl ApiError {
             Self::Unauthorized { .. } => "unauthorized",
             Self::PasswordRequired => "password_required",
             Self::BadRequest(_) => "bad_request",
-            Self::PayloadTooLarge => "too_large",
+            Self::PayloadTooLarge | Self::BodyTooLarge | Self::MetadataTooLarge => "too_large",
             Self::TokenTooLarge { .. } => "too_large_for_token",
             Self::UploadUnauthorized { given: false, .. } => "upload_auth_required",
             Self::UploadUnauthorized { given: true, .. } => "upload_auth_refused",
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Timeout => "timeout",
+            Self::TooSlow => "too_slow",
+            Self::Busy => "busy",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -122,14 +142,20 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
-        let body = ErrorBody {
-            error: self.code().to_owned(),
-            message: self.to_string(),
-        };
-        let mut response = (self.status(), axum::Json(body)).into_response();
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
         match &self {
             Self::Unauthorized { nonce: Some(nonce) } => {

@@ -7,6 +7,8 @@
 //! # Layout
 //!
 //! - [`config`]: layered configuration (defaults < TOML < `SEALDROP_*` < flags).
+//! - [`conn`]: the accept loop, connection caps, timeouts of slow clients, TLS, HTTP/1.1
+//!   and HTTP/2.
 //! - [`http`]: the routes; uploads, downloads, owner operations, server info.
 //! - [`error`]: the one API error type.
 //! - [`storage`]: the [`storage::BlobStore`] trait; local directory and S3 implementations.
@@ -24,6 +26,7 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod expiry;
 pub mod http;
@@ -33,7 +36,6 @@ pub mod storage;
 pub mod upload_auth;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -167,7 +169,8 @@ async fn reload_on_hangup(auth: Arc<upload_auth::UploadAuth>) {
     let _ = auth;
 }
 
-/// Like [`run`], with stores and clock already made.
+/// Like [`run`], with stores and clock already made. The connection layer (caps,
+/// timeouts, TLS, HTTP versions) is described in [`conn`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -176,27 +179,23 @@ pub async fn serve(
     let grace = state.config.shutdown_grace;
     let transfers = state.transfers.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx.clone())));
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections");
-        let _ = stop_tx.send(true);
-    });
-    let deadline = async move {
-        wait_for(stop_rx).await;
-        tokio::time::sleep(grace).await;
-    };
+    let sweeper = tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx)));
+    let config = state.config.clone();
+    let connections = conn::serve(listener, app(state), &config, shutdown).await;
+    tracing::info!("shutting down: no new connections");
+    let _ = stop_tx.send(true);
     let drained = async {
-        server.await.context("the server failed")?;
+        connections.finished().await;
         // HTTP transfers are done; WebSocket uploads may still run.
         transfers.close();
         transfers.wait().await;
-        anyhow::Ok(())
     };
     tokio::select! {
-        result = drained => result?,
-        () = deadline => tracing::warn!("shutdown grace period over: cutting the remaining transfers"),
+        () = drained => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("shutdown grace period over: cutting the remaining transfers");
+            connections.cut().await;
+        }
     }
     sweeper.abort();
     Ok(())

@@ -13,6 +13,16 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::*;
 
+/// A server for 50 racers that all connect from 127.0.0.1, each with connections of its
+/// own: the per-client connection cap would count them as one client.
+async fn racing_server() -> TestServer {
+    TestServer::start_with(
+        |c| c.max_connections_per_client = 0,
+        Arc::new(sealdrop_server::clock::SystemClock),
+    )
+    .await
+}
+
 async fn race(server: &TestServer, dlimit: u32, racers: usize) -> usize {
     let plain = Arc::new(content(100_000, dlimit as u8));
     let up = upload_ws(
@@ -39,7 +49,7 @@ async fn race(server: &TestServer, dlimit: u32, racers: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn download_limit_one_under_50_racers() {
-    let server = TestServer::start().await;
+    let server = racing_server().await;
     for round in 0..20 {
         assert_eq!(race(&server, 1, 50).await, 1, "round {round}");
     }
@@ -48,7 +58,7 @@ async fn download_limit_one_under_50_racers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn download_limit_five_under_50_racers() {
-    let server = TestServer::start().await;
+    let server = racing_server().await;
     for round in 0..5 {
         assert_eq!(race(&server, 5, 50).await, 5, "round {round}");
     }

@@ -8,9 +8,11 @@ mod support;
 
 mod api;
 mod bad_input;
+mod conn;
 mod lifecycle;
 mod report;
 mod router;
 mod scale;
+mod tls;
 mod upload_auth;
 mod web;

@@ -31,6 +31,8 @@ impl TestServer {
         Self::start_with(|_| {}, clock).await
     }
 
+    /// A server whose configuration `configure` adjusts (it may set an `https` base URL
+    /// along with TLS).
     pub async fn start_with(configure: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,13 +43,14 @@ impl TestServer {
         configure(&mut config);
         config.max_encrypted_size =
             sealdrop_protocol::ece::encrypted_size(config.max_file_size).unwrap();
+        let base = config.base_url.clone();
         let state = sealdrop_server::open_state(config, clock).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(sealdrop_server::serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
         Self {
-            base: format!("http://{addr}"),
+            base,
             state,
             dir,
             stop: Some(tx),

@@ -5,7 +5,10 @@
 //! download just before the last chunk is handed to the connection: the last bytes are
 //! only sent if the store agrees the download counts, so there are never more than
 //! `dlimit` complete downloads, and a download whose last byte was written is counted
-//! whatever the client does next. A download that stops earlier gives its slot back.
+//! whatever the client does next. A download that stops earlier gives its slot back,
+//! including one whose client stops reading: the connection takes each chunk on demand,
+//! and when it has not asked for the next one within `download_idle_timeout` the download
+//! ends (see [`on_demand`]).
 
 use std::time::{Duration, Instant};
 
@@ -15,9 +18,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use sealdrop_protocol::api::{ExistsResponse, FileId, MetadataResponse};
 use sealdrop_protocol::auth::{self, b64u};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::{file_id, nonce_header, ttl, web};
 use crate::error::ApiError;
@@ -155,7 +160,8 @@ pub(super) async fn download(
         return Err(ApiError::NotFound);
     };
     let len = blob.len;
-    let body = Body::from_stream(counted(blob.stream, len, guard));
+    let chunks = counted(blob.stream, len, guard);
+    let body = Body::from_stream(on_demand(chunks, state.config.download_idle_timeout));
     let response = (
         nonce_header(&nonce),
         [
@@ -297,5 +303,49 @@ fn counted(
             }
         }
         Some((Ok(chunk), t))
+    })
+}
+
+/// A chunk of a download, or why it stopped.
+type Chunk = std::io::Result<Bytes>;
+
+/// Hands `chunks` to the connection one at a time, when it asks for the next one. A task
+/// owns the stream (and so the download's reservation); when the connection has not asked
+/// for a chunk within `idle` (the client stopped reading, its buffers are full) the task
+/// drops the stream, which gives the slot back, and the response ends short of its
+/// `Content-Length`, which closes the connection (HTTP/1.1) or resets the stream
+/// (HTTP/2). Nothing is read ahead: a chunk is produced only once it is asked for, so
+/// the last chunk is still only settled when the connection is ready to send it.
+fn on_demand(
+    chunks: impl Stream<Item = Chunk> + Send + 'static,
+    idle: Duration,
+) -> impl Stream<Item = Chunk> + Send {
+    let (ask, mut asked) = mpsc::channel::<oneshot::Sender<Chunk>>(1);
+    let producer = async move {
+        let mut chunks = std::pin::pin!(chunks);
+        loop {
+            let reply = match tokio::time::timeout(idle, asked.recv()).await {
+                Ok(Some(reply)) => reply,
+                // The connection dropped the body: the client left.
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::info!("the client stopped reading: download ended");
+                    return;
+                }
+            };
+            match chunks.next().await {
+                Some(chunk) => {
+                    let _ = reply.send(chunk);
+                }
+                None => return,
+            }
+        }
+    };
+    tokio::spawn(producer.instrument(tracing::Span::current()));
+    futures_util::stream::unfold(ask, |ask| async move {
+        let (reply, answer) = oneshot::channel();
+        ask.send(reply).await.ok()?;
+        let chunk = answer.await.ok()?;
+        Some((chunk, ask))
     })
 }

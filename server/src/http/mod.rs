@@ -16,6 +16,7 @@
 //!
 //! Paths under `/api/` that match no route are always the JSON 404.
 
+mod body;
 mod download;
 mod legal;
 mod owner;
@@ -42,9 +43,6 @@ use crate::state::AppState;
 
 /// The Send protocol version sealdrop speaks; ffsend accepts any `v3.x`.
 pub const SEND_VERSION: &str = "v3.4.27";
-
-/// Largest JSON body of an owner request.
-const OWNER_BODY_LIMIT: usize = 16 * 1024;
 
 /// The router with every route and the common layers.
 pub fn router(state: AppState) -> Router {
@@ -75,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/__heartbeat__", get(heartbeat))
         .route("/__lbheartbeat__", get(|| async { StatusCode::OK }))
         .fallback(web::fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(OWNER_BODY_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(body::SMALL_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), body::guard))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use sealdrop_protocol::api::{InfoResponse, OwnerRequest, ParamsRequest, PasswordRequest};
@@ -14,9 +15,14 @@ use crate::error::ApiError;
 use crate::meta::{FileRecord, SetLimit};
 use crate::state::AppState;
 
-/// Parses a JSON body whatever its content type (Send clients differ).
-pub(super) fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+/// A small request body as read by the `Bytes` extractor (at most 16 KiB, paced).
+pub(super) type SmallBody = Result<Bytes, BytesRejection>;
+
+/// Parses a JSON body whatever its content type (Send clients differ); a body that could
+/// not be read is answered as JSON too (413, 408 or 400).
+pub(super) fn json<T: DeserializeOwned>(body: SmallBody) -> Result<T, ApiError> {
+    let body = body.map_err(|r| super::body::rejection(&r))?;
+    serde_json::from_slice(&body)
         .map_err(|_| ApiError::BadRequest("the request body is not the expected JSON"))
 }
 
@@ -37,9 +43,9 @@ async fn authorize(state: &AppState, raw_id: &str, token: &str) -> Result<FileRe
 pub(super) async fn info(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: SmallBody,
 ) -> Result<Json<InfoResponse>, ApiError> {
-    let req: OwnerRequest = json(&body)?;
+    let req: OwnerRequest = json(body)?;
     let record = authorize(&state, &id, &req.owner_token).await?;
     Ok(Json(InfoResponse {
         dlimit: record.file.dlimit,
@@ -51,9 +57,9 @@ pub(super) async fn info(
 pub(super) async fn params(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: SmallBody,
 ) -> Result<Response, ApiError> {
-    let req: ParamsRequest = json(&body)?;
+    let req: ParamsRequest = json(body)?;
     let record = authorize(&state, &id, &req.owner_token).await?;
     let dlimit = match req.dlimit {
         Some(n) if n >= 1 && n <= state.config.max_downloads => n,
@@ -80,9 +86,9 @@ pub(super) async fn params(
 pub(super) async fn password(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: SmallBody,
 ) -> Result<Response, ApiError> {
-    let req: PasswordRequest = json(&body)?;
+    let req: PasswordRequest = json(body)?;
     let record = authorize(&state, &id, &req.owner_token).await?;
     let key = b64u::decode_lenient(&req.auth)
         .ok()
@@ -105,9 +111,9 @@ pub(super) async fn password(
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: SmallBody,
 ) -> Result<Response, ApiError> {
-    let req: OwnerRequest = json(&body)?;
+    let req: OwnerRequest = json(body)?;
     let record = authorize(&state, &id, &req.owner_token).await?;
     let blob_key = state
         .meta

@@ -22,7 +22,6 @@
 //! the link: to anyone else it is indistinguishable from an expired file.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use sealdrop_protocol::Secret;
@@ -33,7 +32,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::file_id;
-use super::owner::json;
+use super::owner::{SmallBody, json};
 use crate::error::ApiError;
 use crate::meta::{ReportReason, Reported};
 use crate::state::AppState;
@@ -45,10 +44,10 @@ pub const MAX_DETAILS: usize = 500;
 pub(super) async fn report(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    body: Bytes,
+    body: SmallBody,
 ) -> Result<Response, ApiError> {
     let id = file_id(&raw_id)?;
-    let req: ReportRequest = json(&body)?;
+    let req: ReportRequest = json(body)?;
     let password = req.password.map(Zeroizing::new);
     let key = Zeroizing::new(req.key);
     let reason = ReportReason::parse(req.reason.trim()).ok_or(ApiError::BadRequest(

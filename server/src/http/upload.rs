@@ -23,6 +23,7 @@ use sealdrop_protocol::auth::{self, OwnerToken, b64u};
 use sealdrop_protocol::ece;
 use tracing::Instrument;
 
+use super::body::{Pace, read_error};
 use super::nonce_header;
 use crate::error::ApiError;
 use crate::meta::NewFile;
@@ -53,8 +54,11 @@ impl Params {
         let c = &state.config;
         let metadata = metadata
             .map(str::trim)
-            .filter(|m| !m.is_empty() && m.len() <= 64 * 1024)
-            .ok_or(ApiError::BadRequest("fileMetadata is missing or too long"))?;
+            .filter(|m| !m.is_empty())
+            .ok_or(ApiError::BadRequest("fileMetadata is missing"))?;
+        if metadata.len() > c.max_metadata_size {
+            return Err(ApiError::MetadataTooLarge);
+        }
         if b64u::decode_lenient(metadata).is_err() {
             return Err(ApiError::BadRequest("fileMetadata is not base64"));
         }
@@ -298,15 +302,24 @@ async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate) {
         .await;
 }
 
-/// Receives the next message within the idle timeout. `Err(None)`: the client is gone.
+/// Receives the next message before the pace deadline (the idle timeout, or the moment
+/// the upload would be slower than the minimum rate). `Err(None)`: the client is gone.
 async fn next_message(
     socket: &mut WebSocket,
-    state: &AppState,
+    pace: &mut Pace,
 ) -> Result<Message, Option<ApiError>> {
-    match tokio::time::timeout(state.config.upload_idle_timeout, socket.recv()).await {
-        Err(_) => Err(Some(ApiError::Timeout)),
+    let (deadline, why) = pace.deadline();
+    match tokio::time::timeout_at(deadline, socket.recv()).await {
+        Err(_) => Err(Some(why.into())),
         Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => Err(None),
-        Ok(Some(Ok(message))) => Ok(message),
+        Ok(Some(Ok(message))) => {
+            match &message {
+                Message::Text(t) => pace.observe(t.len()),
+                Message::Binary(b) => pace.observe(b.len()),
+                _ => {}
+            }
+            Ok(message)
+        }
     }
 }
 
@@ -315,8 +328,9 @@ async fn ws_upload(
     state: &AppState,
     gate: Gate,
 ) -> Result<(), Option<ApiError>> {
+    let mut pace = Pace::start(&state.config);
     let request = loop {
-        match next_message(socket, state).await? {
+        match next_message(socket, &mut pace).await? {
             Message::Text(text) => break text,
             Message::Ping(_) | Message::Pong(_) => continue,
             _ => return Err(Some(ApiError::BadRequest("the first message must be JSON"))),
@@ -350,7 +364,7 @@ async fn ws_upload(
         .await
         .map_err(|_| None)?;
     loop {
-        match next_message(socket, state).await? {
+        match next_message(socket, &mut pace).await? {
             Message::Binary(data) if data.as_ref() == api::WS_END_MARKER => break,
             Message::Binary(data) => pending.write(data).await?,
             Message::Ping(_) | Message::Pong(_) => {}
@@ -390,17 +404,15 @@ pub(super) async fn http(
         number(api::HEADER_EXPIRE_SECONDS)?,
         number(api::HEADER_DOWNLOAD_LIMIT)?,
     )?;
+    // A declared Content-Length over the limit was refused before this handler (see
+    // `body::guard`), and the body is paced there: idle timeout and minimum rate.
     let announced = number(header::CONTENT_LENGTH.as_str())?;
     let mut pending = Pending::begin(&state, params, grant, announced).await?;
     let mut stream = body.into_data_stream();
-    loop {
-        let next = tokio::time::timeout(state.config.upload_idle_timeout, stream.next())
-            .await
-            .map_err(|_| ApiError::Timeout)?;
+    while let Some(next) = stream.next().await {
         match next {
-            None => break,
-            Some(Ok(chunk)) => pending.write(chunk).await?,
-            Some(Err(_)) => return Err(ApiError::BadRequest("the upload was interrupted")),
+            Ok(chunk) => pending.write(chunk).await?,
+            Err(e) => return Err(read_error(&e)),
         }
     }
     let mut answer = pending.response(&state);
