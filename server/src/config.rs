@@ -1103,10 +1103,92 @@ mod tests {
                 ][..],
                 "cannot be read",
             ),
+            (&["--header-read-timeout", "0"][..], "--header-read-timeout"),
+            (
+                &["--download-idle-timeout", "0"][..],
+                "--download-idle-timeout",
+            ),
+            (&["--max-metadata-size", "10"][..], "--max-metadata-size"),
+            (&["--tls-cert", "cert.pem"][..], "--tls-key"),
+            (&["--tls-key", "key.pem"][..], "--tls-cert"),
+            (
+                &[
+                    "--tls-cert",
+                    "/no/such/cert.pem",
+                    "--tls-key",
+                    "/no/such/key.pem",
+                ][..],
+                "--tls-cert /no/such/cert.pem",
+            ),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
             assert!(!err.contains('\n') || err.starts_with("error:"), "{err}");
         }
+    }
+
+    #[test]
+    fn connection_limits_parse_and_zero_turns_caps_off() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            (c.max_connections, c.max_connections_per_client),
+            (1024, 64)
+        );
+        assert_eq!(c.header_read_timeout, Duration::from_secs(15));
+        assert_eq!(c.connection_idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.download_idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.min_upload_rate, 16 * 1024);
+        assert_eq!(c.min_upload_rate_grace, Duration::from_secs(60));
+        assert_eq!(c.max_metadata_size, 64 * 1024);
+        assert!(c.tls.is_none());
+        let c = parse(&[
+            "--max-connections",
+            "0",
+            "--max-connections-per-client",
+            "0",
+            "--min-upload-rate",
+            "1MiB",
+            "--min-upload-rate-grace",
+            "2m",
+            "--header-read-timeout",
+            "5s",
+            "--max-metadata-size",
+            "8KiB",
+        ])
+        .unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_client), (0, 0));
+        assert_eq!(c.min_upload_rate, 1 << 20);
+        assert_eq!(c.min_upload_rate_grace, Duration::from_secs(120));
+        assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.max_metadata_size, 8192);
+    }
+
+    #[test]
+    fn tls_files_load_and_make_the_default_base_url_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let c = parse(&["--tls-cert", cert, "--tls-key", key]).unwrap();
+        assert_eq!(c.base_url, "https://127.0.0.1:8080");
+        assert!(
+            !format!("{c:?}").contains("PRIVATE"),
+            "no key material in Debug"
+        );
+        // The key of another certificate, or a key where the certificate belongs.
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let other_key = dir.path().join("other.pem");
+        std::fs::write(&other_key, other.signing_key.serialize_pem()).unwrap();
+        let err = parse(&["--tls-cert", cert, "--tls-key", other_key.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not the private key"), "{err}");
+        let err = parse(&["--tls-cert", key, "--tls-key", key])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--tls-cert"), "{err}");
     }
 }

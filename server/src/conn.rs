@@ -18,8 +18,8 @@
 //!   uploads). TLS connections offer `h2` and `http/1.1` by ALPN and speak what the client
 //!   chose; WebSocket uploads use HTTP/1.1 connections.
 //! - **Shutdown.** When asked, the loop stops accepting, closes the listener and asks every
-//!   connection to finish gracefully ([`Connections`]); the caller decides how long to wait
-//!   and then cuts the rest.
+//!   connection to finish gracefully; the caller ([`crate::serve`]) decides how long to
+//!   wait, and then cuts the rest.
 //!
 //! Handlers see the peer address as `ConnectInfo<SocketAddr>`.
 
@@ -102,22 +102,30 @@ impl TlsConfig {
                 cert.display()
             ));
         }
-        let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-            format!(
+        let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                format!("--tls-key {} holds no PEM private key", key.display())
+            }
+            e => format!(
                 "cannot read a private key from --tls-key {}: {e}",
                 key.display()
-            )
+            ),
         })?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut server = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private_key))
-            .map_err(|e| {
-                format!(
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => format!(
+                    "--tls-key {} is not the private key of the certificate in --tls-cert {}",
+                    key.display(),
+                    cert.display()
+                ),
+                e => format!(
                     "--tls-cert {} and --tls-key {} cannot be used together: {e}",
                     cert.display(),
                     key.display()
-                )
+                ),
             })?;
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {

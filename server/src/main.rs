@@ -39,6 +39,7 @@ async fn start(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         listen = %listener.local_addr()?,
         base_url = %config.base_url,
+        tls = config.tls.is_some(),
         data_dir = %config.data_dir.display(),
         "sealdrop-server {} ready",
         env!("CARGO_PKG_VERSION")

@@ -144,7 +144,8 @@ async fn nothing_stored(server: &TestServer) {
 async fn slowloris_headers_are_cut_off_while_other_requests_are_answered() {
     let server = server_with(|c| c.header_read_timeout = Duration::from_secs(2)).await;
     let mut slow = TcpStream::connect(addr(&server)).await.unwrap();
-    let head = b"GET /__lbheartbeat__ HTTP/1.1\r\nhost: sealdrop\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let head: &[u8] =
+        b"GET /__lbheartbeat__ HTTP/1.1\r\nhost: sealdrop\r\nx-slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let slowloris = tokio::spawn(async move {
         let start = Instant::now();
         let mut sink = [0u8; 1024];
@@ -501,7 +502,7 @@ async fn json_routes_refuse_a_large_body_with_413() {
     let big = vec![b' '; 1 << 20];
     for op in ["info", "params", "password", "delete"] {
         let url = up.link.api_url(op);
-        // Declared length: refused before the body is read.
+        // Declared length: refused before the body is read (none is ever sent).
         let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
         let path = url.split_once(&server.base).unwrap().1.to_owned();
         let head = format!(
@@ -509,11 +510,15 @@ async fn json_routes_refuse_a_large_body_with_413() {
              content-length: {}\r\n\r\n",
             big.len()
         );
-        let answer = trickle(stream, head, big.clone(), 64 * 1024, Duration::ZERO).await;
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut stream, Duration::from_secs(10))
+            .await
+            .expect("closed without an answer");
         assert_eq!(answer.status, 413, "{op}: {answer:?}");
         assert_eq!(answer.json()["error"], "too_large", "{op}");
-        // Chunked, no declared length: refused once 16 KiB are read.
-        stream = TcpStream::connect(addr(&server)).await.unwrap();
+        // Chunked, no declared length: the whole 1 MiB is sent, refused once 16 KiB are
+        // read.
+        let stream = TcpStream::connect(addr(&server)).await.unwrap();
         let head = format!(
             "POST {path} HTTP/1.1\r\nhost: sealdrop\r\ncontent-type: application/json\r\n\
              transfer-encoding: chunked\r\n\r\n"

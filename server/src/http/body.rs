@@ -47,71 +47,78 @@ impl From<PaceError> for ApiError {
     }
 }
 
-/// The pace rules of one transfer: bytes seen, when it started, when the last bytes came.
+/// The pace rules of one transfer. Only the time the server spends waiting for the
+/// client counts: while the server is busy with what it received (storage writes,
+/// back-pressure), a client that sends nothing is not to blame.
 #[derive(Debug, Clone)]
 pub(crate) struct Pace {
     idle: Duration,
     min_rate: u64,
     grace: Duration,
-    start: Instant,
-    last: Instant,
+    /// Time spent waiting for the client before the current wait.
+    waited: Duration,
+    /// When the current wait began, if the server is waiting.
+    waiting_since: Option<Instant>,
     bytes: u64,
 }
 
 impl Pace {
-    /// A transfer starting now, with the configured rules.
-    pub(crate) fn start(config: &Config) -> Self {
-        let now = Instant::now();
+    /// A transfer with the configured rules: `upload_idle_timeout`, `min_upload_rate`
+    /// after `min_upload_rate_grace`.
+    pub(crate) fn new(config: &Config) -> Self {
         Self {
             idle: config.upload_idle_timeout,
             min_rate: config.min_upload_rate,
             grace: config.min_upload_rate_grace,
-            start: now,
-            last: now,
+            waited: Duration::ZERO,
+            waiting_since: None,
             bytes: 0,
         }
     }
 
-    /// Counts `n` bytes that just arrived.
-    pub(crate) fn observe(&mut self, n: usize) {
-        self.last = Instant::now();
-        self.bytes = self.bytes.saturating_add(n as u64);
-    }
-
-    /// When the transfer fails unless more bytes arrive first, and why: the idle
-    /// deadline, or the moment the average rate would drop below the minimum (never
-    /// before the grace period is over).
-    pub(crate) fn deadline(&self) -> (Instant, PaceError) {
-        let idle_at = self.last + self.idle;
+    /// The server waits for bytes (from now, or since the wait already running). Returns
+    /// when the transfer fails unless bytes arrive first, and why: the idle timeout, or
+    /// the moment the client's average rate would fall below the minimum (never before
+    /// the grace period is over).
+    pub(crate) fn wait(&mut self) -> (Instant, PaceError) {
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        let idle_at = since + self.idle;
         if self.min_rate == 0 {
             return (idle_at, PaceError::Idle);
         }
+        // The client time these bytes are worth at the minimum rate.
         let earned = Duration::from_millis(self.bytes.saturating_mul(1000) / self.min_rate);
-        let slow_at = self.start + self.grace.max(earned);
+        let slow_at = since + self.grace.max(earned).saturating_sub(self.waited);
         if slow_at < idle_at {
             (slow_at, PaceError::TooSlow)
         } else {
             (idle_at, PaceError::Idle)
         }
     }
+
+    /// Counts `n` bytes that just arrived; the wait is over.
+    pub(crate) fn observe(&mut self, n: usize) {
+        if let Some(since) = self.waiting_since.take() {
+            self.waited += since.elapsed();
+        }
+        self.bytes = self.bytes.saturating_add(n as u64);
+    }
 }
 
-/// A request body with the pace rules; the timer starts at the first poll (when the
-/// handler starts reading). Its errors are boxed [`PaceError`]s or the inner body's.
+/// A request body with the pace rules: the server waits whenever the body has no data
+/// ready when polled. Its errors are boxed [`PaceError`]s or the inner body's.
 pub(crate) struct PacedBody {
     inner: Body,
-    config: std::sync::Arc<Config>,
-    pace: Option<Pace>,
+    pace: Pace,
     timer: Option<Pin<Box<Sleep>>>,
     failed: Option<PaceError>,
 }
 
 impl PacedBody {
-    pub(crate) fn new(inner: Body, config: std::sync::Arc<Config>) -> Self {
+    pub(crate) fn new(inner: Body, config: &Config) -> Self {
         Self {
             inner,
-            config,
-            pace: None,
+            pace: Pace::new(config),
             timer: None,
             failed: None,
         }
@@ -130,18 +137,17 @@ impl HttpBody for PacedBody {
         if let Some(e) = this.failed {
             return Poll::Ready(Some(Err(Box::new(e))));
         }
-        let pace = this.pace.get_or_insert_with(|| Pace::start(&this.config));
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    pace.observe(data.len());
+                    this.pace.observe(data.len());
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                let (at, why) = pace.deadline();
+                let (at, why) = this.pace.wait();
                 let timer = this
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
@@ -187,8 +193,7 @@ pub(super) async fn guard(State(state): State<AppState>, req: Request, next: Nex
         };
         return error.into_response();
     }
-    let config = state.config.clone();
-    next.run(req.map(|body| Body::new(PacedBody::new(body, config))))
+    next.run(req.map(|body| Body::new(PacedBody::new(body, &state.config))))
         .await
 }
 
@@ -233,42 +238,38 @@ mod tests {
         c.upload_idle_timeout = Duration::from_secs(idle);
         c.min_upload_rate = rate;
         c.min_upload_rate_grace = Duration::from_secs(grace);
-        Pace::start(&c)
+        Pace::new(&c)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_earliest_rule_sets_the_deadline() {
         let mut p = pace(60, 1000, 30);
-        let t0 = p.start;
+        let t0 = Instant::now();
         // Nothing yet: the rate check at the end of the grace period comes first.
-        assert_eq!(
-            p.deadline(),
-            (t0 + Duration::from_secs(30), PaceError::TooSlow)
-        );
-        // 45 s worth of bytes at the minimum rate: the rate deadline moves to 45 s.
+        assert_eq!(p.wait(), (t0 + secs(30), PaceError::TooSlow));
+        // Waiting on: the same wait, the same deadline.
+        tokio::time::advance(secs(10)).await;
+        assert_eq!(p.wait(), (t0 + secs(30), PaceError::TooSlow));
+        // 45 s worth of bytes after 10 s of waiting: 35 s of client time left.
         p.observe(45_000);
-        assert_eq!(
-            p.deadline(),
-            (t0 + Duration::from_secs(45), PaceError::TooSlow)
-        );
+        let t1 = Instant::now();
+        assert_eq!(p.wait(), (t1 + secs(35), PaceError::TooSlow));
+        p.observe(0);
+        // 100 s the server spends busy do not count against the client.
+        tokio::time::advance(secs(100)).await;
+        let t2 = Instant::now();
+        assert_eq!(p.wait(), (t2 + secs(35), PaceError::TooSlow));
         // Plenty of bytes: only the idle rule is left.
         p.observe(10_000_000);
-        assert_eq!(
-            p.deadline(),
-            (t0 + Duration::from_secs(60), PaceError::Idle)
-        );
-        tokio::time::advance(Duration::from_secs(10)).await;
-        p.observe(1);
-        assert_eq!(
-            p.deadline(),
-            (t0 + Duration::from_secs(70), PaceError::Idle)
-        );
+        let t3 = Instant::now();
+        assert_eq!(p.wait(), (t3 + secs(60), PaceError::Idle));
         // No minimum rate: idle only.
-        let p = pace(5, 0, 0);
-        assert_eq!(
-            p.deadline(),
-            (p.start + Duration::from_secs(5), PaceError::Idle)
-        );
+        let mut p = pace(5, 0, 0);
+        assert_eq!(p.wait(), (Instant::now() + secs(5), PaceError::Idle));
     }
 
     #[test]

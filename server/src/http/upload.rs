@@ -304,11 +304,12 @@ async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate) {
 
 /// Receives the next message before the pace deadline (the idle timeout, or the moment
 /// the upload would be slower than the minimum rate). `Err(None)`: the client is gone.
+/// Pings and pongs do not count as sending.
 async fn next_message(
     socket: &mut WebSocket,
     pace: &mut Pace,
 ) -> Result<Message, Option<ApiError>> {
-    let (deadline, why) = pace.deadline();
+    let (deadline, why) = pace.wait();
     match tokio::time::timeout_at(deadline, socket.recv()).await {
         Err(_) => Err(Some(why.into())),
         Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => Err(None),
@@ -328,7 +329,7 @@ async fn ws_upload(
     state: &AppState,
     gate: Gate,
 ) -> Result<(), Option<ApiError>> {
-    let mut pace = Pace::start(&state.config);
+    let mut pace = Pace::new(&state.config);
     let request = loop {
         match next_message(socket, &mut pace).await? {
             Message::Text(text) => break text,
