@@ -321,9 +321,18 @@ async fn uploads_below_the_minimum_rate_are_cut_off_on_both_routes() {
         .await
         .expect("never cut off");
     sender.abort();
-    assert_eq!(last, r#"{"error":408}"#);
+    assert_eq!(ws_error(&last), (408, "too_slow".to_owned()), "{last}");
     nothing_pending(&server).await;
     server.healthy().await;
+}
+
+/// The status and code of a WebSocket error message (`{"error": N, "message", "code"}`).
+fn ws_error(text: &str) -> (u16, String) {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    (
+        u16::try_from(value["error"].as_u64().unwrap()).unwrap(),
+        value["code"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Waits until no pending upload is left (committed blobs of earlier uploads stay).
@@ -500,7 +509,7 @@ async fn json_routes_refuse_a_large_body_with_413() {
         .await
         .unwrap();
     let big = vec![b' '; 1 << 20];
-    for op in ["info", "params", "password", "delete"] {
+    for op in ["info", "params", "password", "delete", "report"] {
         let url = up.link.api_url(op);
         // Declared length: refused before the body is read (none is ever sent).
         let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
@@ -591,7 +600,8 @@ async fn oversized_metadata_is_refused_with_413_on_both_routes() {
         "authorization": auth::format_header(&secret.auth_key().to_base64url()),
     });
     ws.send(Message::text(first.to_string())).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, r#"{"error":413}"#);
+    let last = next_text(&mut ws).await;
+    assert_eq!(ws_error(&last), (413, "too_large".to_owned()), "{last}");
 
     assert!(server.blob_files().is_empty());
 
