@@ -58,6 +58,14 @@ pub enum ApiError {
     /// The client stopped sending.
     #[error("the client stopped sending")]
     Timeout,
+    /// A rate limit or the upload quota is exhausted: 429 with `Retry-After`.
+    #[error("{what}; try again in {retry_after} seconds")]
+    RateLimited {
+        /// What is exhausted, as the start of a sentence.
+        what: &'static str,
+        /// Seconds until a request may succeed (sent in `Retry-After`).
+        retry_after: u64,
+    },
     /// A store (blobs or metadata) failed or is unreachable; the cause is logged, not
     /// sent. Clients may retry.
     #[error("a storage service is unavailable, try again later")]
@@ -78,6 +86,7 @@ impl ApiError {
             Self::UploadUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +105,7 @@ impl ApiError {
             Self::UploadUnauthorized { given: true, .. } => "upload_auth_refused",
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Timeout => "timeout",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -154,6 +164,11 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}
+        }
+        if let Self::RateLimited { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response
     }

@@ -8,7 +8,9 @@ mod support;
 
 mod api;
 mod bad_input;
+mod headers;
 mod lifecycle;
+mod limits;
 mod report;
 mod router;
 mod scale;

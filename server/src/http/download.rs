@@ -1,24 +1,30 @@
 //! Download routes: the page (the web client's, with the nonce), exists, signed metadata
 //! and the signed, counted blob download.
 //!
+//! Signed requests on a password-protected file go through its wrong-password bucket
+//! ([`super::limits`]): a token is taken before the signature is checked and kept only
+//! when the signature is wrong.
+//!
 //! A download reserves a slot before the first byte and turns it into a completed
 //! download just before the last chunk is handed to the connection: the last bytes are
 //! only sent if the store agrees the download counts, so there are never more than
 //! `dlimit` complete downloads, and a download whose last byte was written is counted
 //! whatever the client does next. A download that stops earlier gives its slot back.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use sealdrop_protocol::api::{ExistsResponse, FileId, MetadataResponse};
 use sealdrop_protocol::auth::{self, b64u};
 
+use super::limits::Limits;
 use super::{file_id, nonce_header, ttl, web};
 use crate::error::ApiError;
 use crate::meta::{Complete, FileRecord, Reserve};
@@ -76,9 +82,11 @@ pub(super) async fn exists(
 
 /// Checks `Authorization: send-v1 <sig>` against the current nonce and rotates the nonce
 /// by compare-and-swap, so one signature authorises one request. Returns the record and
-/// the new nonce.
+/// the new nonce. A password-protected file whose wrong-password bucket is empty is
+/// answered 429 before the signature is looked at.
 async fn authorize(
     state: &AppState,
+    limits: &Limits,
     raw_id: &str,
     headers: &HeaderMap,
 ) -> Result<(FileRecord, String), ApiError> {
@@ -87,6 +95,12 @@ async fn authorize(
     let unauthorized = || ApiError::Unauthorized {
         nonce: Some(current.clone()),
     };
+    // Given back on every way out but a wrong signature.
+    let attempt = if record.password {
+        Some(limits.password_attempt(&record.file.id)?)
+    } else {
+        None
+    };
     let signature = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -94,7 +108,16 @@ async fn authorize(
         .ok_or_else(unauthorized)?;
     let nonce = b64u::decode_lenient(&current).map_err(|_| unauthorized())?;
     if !auth::verify_signature(&record.file.auth_key, &nonce, &signature) {
+        if let Some(attempt) = attempt {
+            attempt.wrong(&record.file.auth_key, &signature);
+        }
         return Err(unauthorized());
+    }
+    drop(attempt);
+    if record.password {
+        // Before the rotation: whoever sees the next nonce in the store can already
+        // recognise a signature over this one as a lost race.
+        limits.nonce_retired(&record.file.id, nonce);
     }
     let next = auth::new_nonce().map_err(anyhow::Error::from)?;
     let now = state.clock.now();
@@ -115,10 +138,11 @@ async fn authorize(
 /// `GET /api/metadata/:id` (signed).
 pub(super) async fn metadata(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (record, nonce) = authorize(&state, &id, &headers).await?;
+    let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
     let body = MetadataResponse {
         metadata: record.file.metadata.clone(),
         final_download: record.downloads.saturating_add(1) >= record.file.dlimit,
@@ -127,13 +151,16 @@ pub(super) async fn metadata(
     Ok((nonce_header(&nonce), Json(body)).into_response())
 }
 
-/// `GET /api/download/:id` and `/api/download/blob/:id` (signed, counted).
+/// `GET /api/download/:id` and `/api/download/blob/:id` (signed, counted). The
+/// ciphertext is an `application/octet-stream` attachment with a sandboxing content
+/// security policy, so a browser opening the URL directly never renders it.
 pub(super) async fn download(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (record, nonce) = authorize(&state, &id, &headers).await?;
+    let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
     let id = record.file.id.clone();
     let now = state.clock.now();
     let reservation = match state
@@ -161,6 +188,11 @@ pub(super) async fn download(
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, len.to_string()),
+            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_owned(),
+            ),
         ],
         body,
     );
