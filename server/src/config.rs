@@ -338,8 +338,10 @@ impl FromStr for RateLimit {
             Ok(secs) => Duration::from_secs(secs),
             Err(_) => humantime::parse_duration(every).map_err(|_| bad())?,
         };
-        if every.is_zero() {
-            return Err(format!("{s:?}: the interval must be more than 0"));
+        if every.is_zero() || every > Duration::from_secs(86400) {
+            return Err(format!(
+                "{s:?}: the interval must be more than 0 and at most 1d"
+            ));
         }
         if burst == 0 {
             return Ok(Self(None));
@@ -1268,6 +1270,7 @@ mod tests {
             (&["--upload-rate", "ten,1s"][..], "not a rate"),
             (&["--download-rate", "10,soon"][..], "not a rate"),
             (&["--owner-rate", "10,0s"][..], "more than 0"),
+            (&["--owner-rate", "10,2d"][..], "at most 1d"),
             (&["--trusted-proxies", "10.0.0.0/33"][..], "not a network"),
             (
                 &["--trusted-proxies", "proxy.example.com"][..],

@@ -2,8 +2,7 @@
 //! and the signed, counted blob download.
 //!
 //! Signed requests on a password-protected file go through its wrong-password bucket
-//! ([`super::limits`]): a token is taken before the signature is checked and kept only
-//! when the signature is wrong.
+//! ([`super::limits`]): refused while it is empty, a token taken for a wrong signature.
 //!
 //! A download reserves a slot before the first byte and turns it into a completed
 //! download just before the last chunk is handed to the connection: the last bytes are
@@ -83,7 +82,7 @@ pub(super) async fn exists(
 /// Checks `Authorization: send-v1 <sig>` against the current nonce and rotates the nonce
 /// by compare-and-swap, so one signature authorises one request. Returns the record and
 /// the new nonce. A password-protected file whose wrong-password bucket is empty is
-/// answered 429 before the signature is looked at.
+/// answered 429 without the signature being checked.
 async fn authorize(
     state: &AppState,
     limits: &Limits,
@@ -95,25 +94,21 @@ async fn authorize(
     let unauthorized = || ApiError::Unauthorized {
         nonce: Some(current.clone()),
     };
-    // Given back on every way out but a wrong signature.
-    let attempt = if record.password {
-        Some(limits.password_attempt(&record.file.id)?)
-    } else {
-        None
-    };
     let signature = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| auth::parse_header(v).ok())
         .ok_or_else(unauthorized)?;
     let nonce = b64u::decode_lenient(&current).map_err(|_| unauthorized())?;
-    if !auth::verify_signature(&record.file.auth_key, &nonce, &signature) {
-        if let Some(attempt) = attempt {
-            attempt.wrong(&record.file.auth_key, &signature);
-        }
+    let key = &record.file.auth_key;
+    let right = if record.password {
+        limits.check_password_signature(&record.file.id, key, &nonce, &signature)?
+    } else {
+        auth::verify_signature(key, &nonce, &signature)
+    };
+    if !right {
         return Err(unauthorized());
     }
-    drop(attempt);
     if record.password {
         // Before the rotation: whoever sees the next nonce in the store can already
         // recognise a signature over this one as a lost race.

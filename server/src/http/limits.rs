@@ -17,15 +17,15 @@
 //! attempts, so that any number of people holding the right password can download a
 //! popular share at once, and it must be checked before the signature is (an attempt
 //! answered after the bucket is empty would still tell a guesser whether it was right).
-//! So each signed request on a password-protected file takes a token before its
-//! signature is checked and gives it back unless the signature is wrong ([`Attempt`]).
-//! A wrong signature that is right for a nonce this instance rotated away in the last two
-//! minutes is a downloader who lost a race for the shared nonce, not a guess: it gives the
-//! token back too. When the bucket is empty, every signed request on that file is answered
-//! 429 until a token comes back, without checking its signature; files without a password
-//! are not counted (their auth key comes from the 128-bit secret of the link, so there is
-//! nothing to guess, and a per-file lock would only let whoever knows an id block its
-//! downloads).
+//! So it is checked, the signature verified and, if wrong, a token taken, in one step
+//! under one lock (a few microseconds, no I/O): concurrent requests see each other's
+//! outcome, and a burst of parallel guesses cannot all slip past the check. A wrong
+//! signature that is right for a nonce this instance rotated away in the last two minutes
+//! is a downloader who lost a race for the shared nonce, not a guess, and takes nothing.
+//! When the bucket is empty, every signed request on that file is answered 429 until a
+//! token comes back, without checking its signature. Files without a password are not
+//! counted (their auth key comes from the 128-bit secret of the link, so there is nothing
+//! to guess, and a per-file lock would only let whoever knows an id block its downloads).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -218,14 +218,20 @@ impl Limits {
         }
     }
 
-    /// Takes a token of the wrong-password bucket of `id` (a password-protected file)
-    /// before its signature is checked; 429 when there is none.
-    pub(super) fn password_attempt(&self, id: &FileId) -> Result<Attempt<'_>, ApiError> {
+    /// Checks `signature` over `nonce` with `auth_key` for `id`, a password-protected
+    /// file, under its wrong-password bucket: 429 without checking when the bucket is
+    /// empty, else whether the signature is right (a wrong one takes a token, unless it is
+    /// a lost race).
+    pub(super) fn check_password_signature(
+        &self,
+        id: &FileId,
+        auth_key: &[u8],
+        nonce: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, ApiError> {
         match &self.passwords {
-            None => Ok(Attempt { guard: None }),
-            Some(guard) => guard.take(id).map(|()| Attempt {
-                guard: Some((guard, id.clone())),
-            }),
+            None => Ok(auth::verify_signature(auth_key, nonce, signature)),
+            Some(guard) => guard.check(id, auth_key, nonce, signature),
         }
     }
 
@@ -255,37 +261,8 @@ impl Limits {
     }
 }
 
-/// A wrong-password token taken for one signed request ([`Limits::password_attempt`]):
-/// given back when dropped, unless [`Attempt::wrong`] keeps it.
-pub(super) struct Attempt<'a> {
-    guard: Option<(&'a PasswordGuard, FileId)>,
-}
-
-impl Attempt<'_> {
-    /// The signature was wrong for the current nonce: the token is kept, unless
-    /// `signature` is right for a nonce rotated away lately (a lost race, not a guess).
-    pub(super) fn wrong(mut self, auth_key: &[u8], signature: &[u8]) {
-        let guess = self
-            .guard
-            .as_ref()
-            .is_some_and(|(guard, id)| !guard.lost_race(id, auth_key, signature));
-        if guess {
-            // Keep the token: dropped without a guard, nothing is given back.
-            self.guard = None;
-        }
-    }
-}
-
-impl Drop for Attempt<'_> {
-    fn drop(&mut self) {
-        if let Some((guard, id)) = self.guard.take() {
-            guard.give_back(&id);
-        }
-    }
-}
-
-/// The wrong-password buckets of password-protected files: GCRA, like `governor`, with a
-/// token taken before the check and given back after it.
+/// The wrong-password buckets of password-protected files: GCRA, like `governor`, whose
+/// check, signature verification and charge happen under one lock.
 struct PasswordGuard {
     every: Duration,
     /// How far ahead of now the bucket's next-token time may be: `(burst - 1) × every`.
@@ -310,31 +287,40 @@ impl PasswordGuard {
         }
     }
 
-    fn take(&self, id: &FileId) -> Result<(), ApiError> {
+    fn check(
+        &self,
+        id: &FileId,
+        auth_key: &[u8],
+        nonce: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, ApiError> {
         let now = Instant::now();
         let mut files = lock(&self.files);
-        let state = files.entry(id.clone()).or_default();
-        let full_at = state.full_at.filter(|t| *t > now).unwrap_or(now);
-        let allowed_from = full_at.checked_sub(self.tolerance).unwrap_or(now);
-        if allowed_from > now {
+        let state = files.get(id);
+        let full_at = state
+            .and_then(|s| s.full_at)
+            .filter(|t| *t > now)
+            .unwrap_or(now);
+        let ahead = full_at.duration_since(now);
+        if ahead > self.tolerance {
             return Err(ApiError::RateLimited {
                 what: "too many wrong passwords for this file",
-                retry_after: seconds_until(allowed_from, now),
+                retry_after: seconds_until(now + (ahead - self.tolerance), now),
             });
         }
-        state.full_at = Some(full_at + self.every);
-        Ok(())
-    }
-
-    fn give_back(&self, id: &FileId) {
-        let now = Instant::now();
-        let mut files = lock(&self.files);
-        if let Some(state) = files.get_mut(id) {
-            state.full_at = state
-                .full_at
-                .and_then(|t| t.checked_sub(self.every))
-                .filter(|t| *t > now);
+        if auth::verify_signature(auth_key, nonce, signature) {
+            return Ok(true);
         }
+        let lost_race = state.is_some_and(|s| {
+            s.retired.iter().any(|(at, old)| {
+                now.duration_since(*at) < RETIRED_FOR
+                    && auth::verify_signature(auth_key, old, signature)
+            })
+        });
+        if !lost_race {
+            files.entry(id.clone()).or_default().full_at = Some(full_at + self.every);
+        }
+        Ok(false)
     }
 
     fn retire(&self, id: &FileId, nonce: Vec<u8>) {
@@ -345,17 +331,6 @@ impl PasswordGuard {
             retired.pop_front();
         }
         retired.push_back((now, nonce));
-    }
-
-    fn lost_race(&self, id: &FileId, auth_key: &[u8], signature: &[u8]) -> bool {
-        let now = Instant::now();
-        let files = lock(&self.files);
-        files.get(id).is_some_and(|state| {
-            state.retired.iter().any(|(at, nonce)| {
-                now.duration_since(*at) < RETIRED_FOR
-                    && auth::verify_signature(auth_key, nonce, signature)
-            })
-        })
     }
 
     fn sweep(&self, now: Instant) {
@@ -441,45 +416,63 @@ mod tests {
         FileId::parse(&format!("{n:016x}")).unwrap()
     }
 
+    fn signature(key: &[u8; 64], nonce: &[u8]) -> Vec<u8> {
+        let text = sealdrop_protocol::keys::AuthKey::from_bytes(*key).sign(nonce);
+        auth::b64u::decode_lenient(&text).unwrap()
+    }
+
     #[test]
-    fn the_password_bucket_counts_only_what_it_keeps() {
+    fn the_password_bucket_counts_only_wrong_signatures() {
         let guard = PasswordGuard::new(Rate {
             burst: 3,
             every: Duration::from_secs(3600),
         });
-        // Tokens given back do not count, however many.
+        let (key, nonce) = ([7u8; 64], [1u8; 16]);
+        let right = signature(&key, &nonce);
+        let wrong = signature(&[8u8; 64], &nonce);
+        // Right signatures are free, however many.
         for _ in 0..100 {
-            guard.take(&id(1)).unwrap();
-            guard.give_back(&id(1));
+            assert!(guard.check(&id(1), &key, &nonce, &right).unwrap());
         }
-        // Three kept, the fourth is refused with the time until one comes back.
+        // Three wrong ones are answered; then nothing is checked, not even a right one,
+        // and the wait is until one token comes back.
         for _ in 0..3 {
-            guard.take(&id(1)).unwrap();
+            assert!(!guard.check(&id(1), &key, &nonce, &wrong).unwrap());
         }
-        match guard.take(&id(1)) {
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                assert!((3590..=3600).contains(&retry_after), "{retry_after}");
+        for sig in [&wrong, &right] {
+            match guard.check(&id(1), &key, &nonce, sig) {
+                Err(ApiError::RateLimited { retry_after, .. }) => {
+                    assert!((3590..=3600).contains(&retry_after), "{retry_after}");
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
         // Another file has its own bucket.
-        guard.take(&id(2)).unwrap();
+        assert!(!guard.check(&id(2), &key, &nonce, &wrong).unwrap());
     }
 
     #[test]
-    fn a_signature_for_a_retired_nonce_is_a_lost_race() {
+    fn a_signature_over_a_retired_nonce_is_a_lost_race() {
         let guard = PasswordGuard::new(Rate {
             burst: 1,
             every: Duration::from_secs(3600),
         });
         let key = [7u8; 64];
-        let old = vec![1u8; 16];
-        guard.retire(&id(1), old.clone());
-        let right = sealdrop_protocol::keys::AuthKey::from_bytes(key).sign(&old);
-        let right = auth::b64u::decode_lenient(&right).unwrap();
-        assert!(guard.lost_race(&id(1), &key, &right));
-        assert!(!guard.lost_race(&id(1), &[8u8; 64], &right));
-        assert!(!guard.lost_race(&id(2), &key, &right));
+        let (old, current) = ([1u8; 16], [2u8; 16]);
+        guard.retire(&id(1), old.to_vec());
+        // Signed with the right key over the retired nonce: wrong, but costs nothing.
+        for _ in 0..5 {
+            let sig = signature(&key, &old);
+            assert!(!guard.check(&id(1), &key, &current, &sig).unwrap());
+        }
+        // With another key over the retired nonce: a guess, and the only one allowed.
+        let guess = signature(&[8u8; 64], &old);
+        assert!(!guard.check(&id(1), &key, &current, &guess).unwrap());
+        assert!(guard.check(&id(1), &key, &current, &guess).is_err());
+        // Another file's retired nonces do not count.
+        let sig = signature(&key, &old);
+        assert!(!guard.check(&id(2), &key, &current, &sig).unwrap());
+        assert!(guard.check(&id(2), &key, &current, &sig).is_err());
     }
 
     #[test]
