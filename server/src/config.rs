@@ -1138,7 +1138,7 @@ mod tests {
     }
 
     #[test]
-        fn limits_are_on_by_default_and_each_can_be_set_or_turned_off() {
+    fn limits_are_on_by_default_and_each_can_be_set_or_turned_off() {
         let c = parse(&[]).unwrap();
         let rate = |burst, ms| {
             Some(Rate {

@@ -489,3 +489,44 @@ async fn the_default_limits_allow_ordinary_use() {
         assert_eq!(status, 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_share_the_wrong_password_bucket_of_their_file() {
+    let server = start(|c| {
+        behind_proxy(c);
+        c.limits.wrong_passwords = burst(2);
+    })
+    .await;
+    let (up, key) = password_file(&server, 5, "correct horse").await;
+    let report = |password: &'static str, client: &'static str| {
+        let url = server.url(&format!("/api/report/{}", up.id));
+        let body = json!({
+            "key": up.link.secret().to_base64url(),
+            "reason": "malware",
+            "password": password,
+        });
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-forwarded-for", client)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A report is a way to test a password: wrong ones count like wrong signatures...
+    assert_eq!(report("guess 1", "203.0.113.1").await.status(), 401);
+    assert_eq!(report("guess 2", "203.0.113.2").await.status(), 401);
+    // ...so the bucket is empty for reports and downloads alike, even with the right one.
+    assert_limited(report("guess 3", "203.0.113.3").await, 3000).await;
+    assert_limited(report("correct horse", "203.0.113.4").await, 3000).await;
+    assert_limited(
+        signed_as(&up.link, "download", &key, "192.0.2.9").await,
+        3000,
+    )
+    .await;
+    // Nothing was held: the file is still listed for its owner.
+    let (status, _) = owner_post(&up.link, "info", json!({"owner_token": up.owner})).await;
+    assert_eq!(status, 200);
+}

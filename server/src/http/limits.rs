@@ -235,6 +235,21 @@ impl Limits {
         }
     }
 
+    /// Runs `right`, a check of the password of `id` (a password-protected file) other
+    /// than a download signature (a report proves the link with it), under the file's
+    /// wrong-password bucket: 429 without running it when the bucket is empty; a wrong
+    /// password takes a token.
+    pub(super) fn check_password(
+        &self,
+        id: &FileId,
+        right: impl FnOnce() -> bool,
+    ) -> Result<bool, ApiError> {
+        match &self.passwords {
+            None => Ok(right()),
+            Some(guard) => guard.check_with(id, right, |_, _| false),
+        }
+    }
+
     /// Remembers that `nonce` of `id` (a password-protected file) was just rotated away.
     pub(super) fn nonce_retired(&self, id: &FileId, nonce: Vec<u8>) {
         if let Some(guard) = &self.passwords {
@@ -294,6 +309,27 @@ impl PasswordGuard {
         nonce: &[u8],
         signature: &[u8],
     ) -> Result<bool, ApiError> {
+        self.check_with(
+            id,
+            || auth::verify_signature(auth_key, nonce, signature),
+            |retired, now| {
+                retired.iter().any(|(at, old)| {
+                    now.duration_since(*at) < RETIRED_FOR
+                        && auth::verify_signature(auth_key, old, signature)
+                })
+            },
+        )
+    }
+
+    /// 429 when `id`'s bucket is empty; else runs `right` and, when it is false and the
+    /// attempt was not a lost race (`lost_race` over the nonces retired lately), takes a
+    /// token. All under the lock.
+    fn check_with(
+        &self,
+        id: &FileId,
+        right: impl FnOnce() -> bool,
+        lost_race: impl FnOnce(&VecDeque<(Instant, Vec<u8>)>, Instant) -> bool,
+    ) -> Result<bool, ApiError> {
         let now = Instant::now();
         let mut files = lock(&self.files);
         let state = files.get(id);
@@ -308,16 +344,10 @@ impl PasswordGuard {
                 retry_after: seconds_until(now + (ahead - self.tolerance), now),
             });
         }
-        if auth::verify_signature(auth_key, nonce, signature) {
+        if right() {
             return Ok(true);
         }
-        let lost_race = state.is_some_and(|s| {
-            s.retired.iter().any(|(at, old)| {
-                now.duration_since(*at) < RETIRED_FOR
-                    && auth::verify_signature(auth_key, old, signature)
-            })
-        });
-        if !lost_race {
+        if !state.is_some_and(|s| lost_race(&s.retired, now)) {
             files.entry(id.clone()).or_default().full_at = Some(full_at + self.every);
         }
         Ok(false)

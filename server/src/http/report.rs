@@ -20,11 +20,18 @@
 //!
 //! A held file answers 404 to everything, this route included, unless the request proves
 //! the link: to anyone else it is indistinguishable from an expired file.
+//!
+//! The password of a protected share is checked under its wrong-password bucket, the same
+//! as download signatures ([`super::limits`]): a report cannot be used to guess passwords
+//! faster than a download, and while the bucket is empty the answer is 429 (404 for a
+//! held file) without the password being checked.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use sealdrop_protocol::Secret;
 use sealdrop_protocol::api::ReportRequest;
 use sealdrop_protocol::keys::{AuthKey, password_auth_key};
@@ -33,6 +40,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::file_id;
+use super::limits::Limits;
 use super::owner::json;
 use crate::error::ApiError;
 use crate::meta::{ReportReason, Reported};
@@ -44,6 +52,7 @@ pub const MAX_DETAILS: usize = 500;
 /// `POST /api/report/:id`.
 pub(super) async fn report(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -74,11 +83,18 @@ pub(super) async fn report(
     } else {
         secret.auth_key()
     };
-    let matches: bool = expected
-        .as_bytes()
-        .as_slice()
-        .ct_eq(record.file.auth_key.as_slice())
-        .into();
+    let right = || -> bool {
+        expected
+            .as_bytes()
+            .as_slice()
+            .ct_eq(record.file.auth_key.as_slice())
+            .into()
+    };
+    let matches = if record.password {
+        limits.check_password(&id, right).map_err(refuse)?
+    } else {
+        right()
+    };
     if !matches {
         return Err(refuse(ApiError::Unauthorized { nonce: None }));
     }

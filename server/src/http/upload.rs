@@ -421,7 +421,8 @@ pub(super) async fn http(
         number(api::HEADER_DOWNLOAD_LIMIT)?,
     )?;
     let announced = number(header::CONTENT_LENGTH.as_str())?;
-    let mut pending = Pending::begin(&state, params, grant, announced, Quota { limits, client }).await?;
+    let mut pending =
+        Pending::begin(&state, params, grant, announced, Quota { limits, client }).await?;
     let mut stream = body.into_data_stream();
     loop {
         let next = tokio::time::timeout(state.config.upload_idle_timeout, stream.next())
