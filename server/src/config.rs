@@ -225,6 +225,55 @@ pub struct Settings {
     /// [daily=SIZE]` per line, `#` comments; re-read on SIGHUP [default: none].
     #[arg(long, env = "SEALDROP_UPLOAD_TOKENS_FILE", value_name = "FILE")]
     pub upload_tokens_file: Option<PathBuf>,
+
+    /// Reverse proxies allowed to name the client in a forwarding header: networks or
+    /// addresses, comma-separated (`127.0.0.1/32,10.0.0.0/8,::1`). Requests from anywhere
+    /// else are identified by their socket address, whatever their headers say
+    /// [default: none].
+    #[arg(long, env = "SEALDROP_TRUSTED_PROXIES", value_name = "CIDR,...")]
+    pub trusted_proxies: Option<List<Network>>,
+
+    /// The header the trusted proxies name the client in: `x-forwarded-for` or `forwarded`
+    /// (RFC 7239). Only this one is read, so a client cannot slip in the other
+    /// [default: x-forwarded-for].
+    #[arg(long, env = "SEALDROP_TRUSTED_PROXY_HEADER", value_name = "HEADER")]
+    pub trusted_proxy_header: Option<ProxyHeader>,
+
+    /// Write the client's IP address into the request log lines [default: false: no log
+    /// line carries an IP address].
+    #[arg(
+        long,
+        env = "SEALDROP_LOG_CLIENT_IP",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub log_client_ip: Option<bool>,
+
+    /// Uploads per client: a burst of N, then one more every INTERVAL; 0 turns the limit
+    /// off [default: 10,20s].
+    #[arg(long, env = "SEALDROP_UPLOAD_RATE", value_name = "N,INTERVAL")]
+    pub upload_rate: Option<RateLimit>,
+
+    /// Bytes one client may upload in 24 hours (counted as they arrive, also for uploads
+    /// that fail); 0 turns the quota off [default: 10GiB].
+    #[arg(long, env = "SEALDROP_UPLOAD_QUOTA", value_name = "SIZE")]
+    pub upload_quota: Option<Size>,
+
+    /// Download requests per client (download pages, exists, metadata, downloads): a burst
+    /// of N, then one more every INTERVAL; 0 turns the limit off [default: 100,500ms].
+    #[arg(long, env = "SEALDROP_DOWNLOAD_RATE", value_name = "N,INTERVAL")]
+    pub download_rate: Option<RateLimit>,
+
+    /// Wrong passwords per password-protected file, from all clients together: a burst of
+    /// N, then one more every INTERVAL; 0 turns the limit off [default: 20,30s].
+    #[arg(long, env = "SEALDROP_WRONG_PASSWORD_RATE", value_name = "N,INTERVAL")]
+    pub wrong_password_rate: Option<RateLimit>,
+
+    /// Owner requests per client (info, params, password, delete): a burst of N, then one
+    /// more every INTERVAL; 0 turns the limit off [default: 60,1s].
+    #[arg(long, env = "SEALDROP_OWNER_RATE", value_name = "N,INTERVAL")]
+    pub owner_rate: Option<RateLimit>,
 }
 
 /// The validated configuration the server runs with.
@@ -300,6 +349,117 @@ pub struct Config {
     /// set whenever `upload_auth` is not `none`. Its contents are loaded by
     /// [`crate::upload_auth::UploadAuth::load`], never kept here.
     pub upload_credentials_file: Option<PathBuf>,
+    /// Networks of the reverse proxies whose forwarding header names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The forwarding header read from trusted proxies.
+    pub trusted_proxy_header: ProxyHeader,
+    /// Whether request log lines carry the client's IP address.
+    pub log_client_ip: bool,
+    /// The rate limits and the upload quota.
+    pub limits: Limits,
+}
+
+/// The rate limits and the upload quota, each per server instance (kept in memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Upload requests per client.
+    pub uploads: Option<Rate>,
+    /// Bytes per client per 24 hours; 0 is no quota.
+    pub upload_quota: u64,
+    /// Download-page, exists, metadata and download requests per client.
+    pub downloads: Option<Rate>,
+    /// Wrong passwords per password-protected file.
+    pub wrong_passwords: Option<Rate>,
+    /// Owner requests per client.
+    pub owner: Option<Rate>,
+}
+
+impl Limits {
+    /// No limit at all (tests that are not about limits; private instances).
+    pub const OFF: Self = Self {
+        uploads: None,
+        upload_quota: 0,
+        downloads: None,
+        wrong_passwords: None,
+        owner: None,
+    };
+}
+
+/// A rate: a burst of `burst` requests, then one more every `every` (a token bucket that
+/// holds `burst` tokens and gains one every `every`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed at once.
+    pub burst: u32,
+    /// Time for one more request to be allowed.
+    pub every: Duration,
+}
+
+/// A rate-limit setting: `N,INTERVAL` (`10,20s`, `100,500ms`), or `0`/`off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit(pub Option<Rate>);
+
+impl FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "0" || s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        let bad =
+            || format!("{s:?} is not a rate like 10,20s (a burst of 10, then one every 20 s) or 0");
+        let (burst, every) = s.split_once(',').ok_or_else(bad)?;
+        let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
+        let every = every.trim();
+        let every = match every.parse::<u64>() {
+            Ok(secs) => Duration::from_secs(secs),
+            Err(_) => humantime::parse_duration(every).map_err(|_| bad())?,
+        };
+        if every.is_zero() || every > Duration::from_secs(86400) {
+            return Err(format!(
+                "{s:?}: the interval must be more than 0 and at most 1d"
+            ));
+        }
+        if burst == 0 {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(Rate { burst, every })))
+    }
+}
+
+/// A network in CIDR notation, or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network(pub ipnet::IpNet);
+
+impl FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(Self(net.trunc()));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| Self(ipnet::IpNet::from(ip.to_canonical())))
+            .map_err(|_| format!("{s:?} is not a network like 10.0.0.0/8 or an IP address"))
+    }
+}
+
+/// The forwarding header a trusted proxy names the client in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, Caddy, Traefik, HAProxy).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+impl FromStr for ProxyHeader {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s, true)
+    }
 }
 
 /// Who may upload (`--upload-auth`).
@@ -668,7 +828,24 @@ impl Config {
         if let Some(file) = &upload_credentials_file {
             crate::upload_auth::UploadAuth::check_file(upload_auth, file).map_err(invalid)?;
         }
+        let rate = |setting: Option<RateLimit>, burst: u32, every: Duration| {
+            setting.map_or(Some(Rate { burst, every }), |r| r.0)
+        };
+        let limits = Limits {
+            uploads: rate(s.upload_rate, 10, Duration::from_secs(20)),
+            upload_quota: s.upload_quota.map_or(10 << 30, |v| v.0),
+            downloads: rate(s.download_rate, 100, Duration::from_millis(500)),
+            wrong_passwords: rate(s.wrong_password_rate, 20, Duration::from_secs(30)),
+            owner: rate(s.owner_rate, 60, Duration::from_secs(1)),
+        };
         Ok(Self {
+            trusted_proxies: s
+                .trusted_proxies
+                .map(|l| l.0.into_iter().map(|n| n.0).collect())
+                .unwrap_or_default(),
+            trusted_proxy_header: s.trusted_proxy_header.unwrap_or_default(),
+            log_client_ip: s.log_client_ip.unwrap_or(false),
+            limits,
             listen,
             base_url,
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("data")),
@@ -761,6 +938,14 @@ impl Settings {
             upload_auth: self.upload_auth.or(other.upload_auth),
             upload_users_file: self.upload_users_file.or(other.upload_users_file),
             upload_tokens_file: self.upload_tokens_file.or(other.upload_tokens_file),
+            trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
+            trusted_proxy_header: self.trusted_proxy_header.or(other.trusted_proxy_header),
+            log_client_ip: self.log_client_ip.or(other.log_client_ip),
+            upload_rate: self.upload_rate.or(other.upload_rate),
+            upload_quota: self.upload_quota.or(other.upload_quota),
+            download_rate: self.download_rate.or(other.download_rate),
+            wrong_password_rate: self.wrong_password_rate.or(other.wrong_password_rate),
+            owner_rate: self.owner_rate.or(other.owner_rate),
         }
     }
 }
@@ -862,6 +1047,26 @@ macro_rules! deserialize_via_from_str {
 }
 deserialize_via_from_str!(Size, Size);
 deserialize_via_from_str!(Seconds, Seconds);
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            TextOrNumber::Number(0) => Ok(Self(None)),
+            TextOrNumber::Number(n) => Err(serde::de::Error::custom(format!(
+                "{n} is not a rate like \"10,20s\" (a burst of 10, then one every 20 s) or 0"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 impl<'de, T> Deserialize<'de> for List<T>
 where
@@ -1061,6 +1266,92 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_on_by_default_and_each_can_be_set_or_turned_off() {
+        let c = parse(&[]).unwrap();
+        let rate = |burst, ms| {
+            Some(Rate {
+                burst,
+                every: Duration::from_millis(ms),
+            })
+        };
+        assert_eq!(
+            c.limits,
+            Limits {
+                uploads: rate(10, 20_000),
+                upload_quota: 10 << 30,
+                downloads: rate(100, 500),
+                wrong_passwords: rate(20, 30_000),
+                owner: rate(60, 1000),
+            }
+        );
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.trusted_proxy_header, ProxyHeader::XForwardedFor);
+        assert!(!c.log_client_ip);
+
+        let c = parse(&[
+            "--upload-rate",
+            "3, 1m",
+            "--upload-quota",
+            "1GB",
+            "--download-rate",
+            "0",
+            "--wrong-password-rate",
+            "off",
+            "--owner-rate",
+            "5,250ms",
+            "--trusted-proxies",
+            "10.0.0.0/8, 192.0.2.7,::1,2001:db8::/32,::ffff:203.0.113.1",
+            "--trusted-proxy-header",
+            "forwarded",
+            "--log-client-ip",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                uploads: rate(3, 60_000),
+                upload_quota: 1_000_000_000,
+                downloads: None,
+                wrong_passwords: None,
+                owner: rate(5, 250),
+            }
+        );
+        let nets: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            nets,
+            [
+                "10.0.0.0/8",
+                "192.0.2.7/32",
+                "::1/128",
+                "2001:db8::/32",
+                "203.0.113.1/32"
+            ]
+        );
+        assert_eq!(c.trusted_proxy_header, ProxyHeader::Forwarded);
+        assert!(c.log_client_ip);
+        let c = parse(&["--log-client-ip", "false", "--upload-quota", "0"]).unwrap();
+        assert!(!c.log_client_ip);
+        assert_eq!(c.limits.upload_quota, 0);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "upload-rate = \"2,10s\"\ndownload-rate = 0\nowner-rate = \"off\"\n\
+             upload-quota = \"5GiB\"\ntrusted-proxies = [\"127.0.0.1\", \"fd00::/8\"]\n\
+             trusted-proxy-header = \"x-forwarded-for\"\nlog-client-ip = true\n",
+        )
+        .unwrap();
+        let c = parse(&["--config", path.to_str().unwrap(), "--owner-rate", "1,1s"]).unwrap();
+        assert_eq!(c.limits.uploads, rate(2, 10_000));
+        assert_eq!(c.limits.downloads, None);
+        assert_eq!(c.limits.owner, rate(1, 1000));
+        assert_eq!(c.limits.upload_quota, 5 << 30);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.log_client_ip);
+    }
+
+    #[test]
     fn invalid_values_are_one_sentence() {
         for (args, needle) in [
             (&["--default-expiry", "8d"][..], "--default-expiry"),
@@ -1120,6 +1411,18 @@ mod tests {
                 ][..],
                 "--tls-cert /no/such/cert.pem",
             ),
+            (&["--upload-rate", "10"][..], "not a rate"),
+            (&["--upload-rate", "ten,1s"][..], "not a rate"),
+            (&["--download-rate", "10,soon"][..], "not a rate"),
+            (&["--owner-rate", "10,0s"][..], "more than 0"),
+            (&["--owner-rate", "10,2d"][..], "at most 1d"),
+            (&["--trusted-proxies", "10.0.0.0/33"][..], "not a network"),
+            (
+                &["--trusted-proxies", "proxy.example.com"][..],
+                "not a network",
+            ),
+            (&["--trusted-proxy-header", "x-real-ip"][..], "x-real-ip"),
+            (&["--upload-quota", "lots"][..], "lots"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");

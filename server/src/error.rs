@@ -72,6 +72,14 @@ pub enum ApiError {
     /// The connection cap is reached (answered by the connection layer, before HTTP).
     #[error("the server has too many connections, try again later")]
     Busy,
+    /// A rate limit or the upload quota is exhausted: 429 with `Retry-After`.
+    #[error("{what}; try again in {retry_after} seconds")]
+    RateLimited {
+        /// What is exhausted, as the start of a sentence.
+        what: &'static str,
+        /// Seconds until a request may succeed (sent in `Retry-After`).
+        retry_after: u64,
+    },
     /// A store (blobs or metadata) failed or is unreachable; the cause is logged, not
     /// sent. Clients may retry.
     #[error("a storage service is unavailable, try again later")]
@@ -96,6 +104,7 @@ impl ApiError {
             Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout | Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -116,6 +125,7 @@ impl ApiError {
             Self::Timeout => "timeout",
             Self::TooSlow => "too_slow",
             Self::Busy => "busy",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -180,6 +190,11 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}
+        }
+        if let Self::RateLimited { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response
     }

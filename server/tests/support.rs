@@ -10,6 +10,7 @@ use sealdrop_protocol::api::{MetadataResponse, UploadResponse, WsStatus, WsUploa
 use sealdrop_protocol::link::ShareLink;
 use sealdrop_protocol::{Decryptor, Encryptor, Metadata, Secret, auth};
 use sealdrop_server::clock::{Clock, ManualClock, SystemClock};
+use sealdrop_server::config::Limits;
 use sealdrop_server::{AppState, Config};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -31,8 +32,9 @@ impl TestServer {
         Self::start_with(|_| {}, clock).await
     }
 
-    /// A server whose configuration `configure` adjusts (it may set an `https` base URL
-    /// along with TLS).
+    /// A server configured by `configure` (with TLS, requests go over https).
+    /// Rate limits and the upload quota start off (every test runs from 127.0.0.1, many
+    /// race): tests of the limits turn them on.
     pub async fn start_with(configure: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -40,10 +42,17 @@ impl TestServer {
         let mut config = Config::with_data_dir(dir.path().join("data"));
         config.base_url = format!("http://{addr}");
         config.listen = addr;
+        config.limits = Limits::OFF;
         configure(&mut config);
         config.max_encrypted_size =
             sealdrop_protocol::ece::encrypted_size(config.max_file_size).unwrap();
-        let base = config.base_url.clone();
+        // The test's requests go to the socket, whatever public base URL it configured.
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{addr}");
         let state = sealdrop_server::open_state(config, clock).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(sealdrop_server::serve(listener, state.clone(), async {
@@ -58,13 +67,14 @@ impl TestServer {
         }
     }
 
-    /// Serves a state built by the test (S3, Redis, several instances).
+    /// Serves a state built by the test (S3, Redis, several instances), without rate limits.
     pub async fn serve_state(state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = (*state.config).clone();
         config.base_url = format!("http://{addr}");
         config.listen = addr;
+        config.limits = Limits::OFF;
         let state = AppState {
             config: Arc::new(config),
             ..state
@@ -99,6 +109,11 @@ impl TestServer {
             task.await.unwrap().unwrap();
         }
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     pub fn blob_dir(&self) -> std::path::PathBuf {

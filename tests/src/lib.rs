@@ -142,7 +142,19 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The real `sealdrop-server`, on a free loopback port, with its own data directory.
+/// The rate limits and the upload quota, all off: every test runs its clients from
+/// 127.0.0.1, and several race on one file. Set as environment variables, so a test's own
+/// flags (`--upload-rate 2,1h`) still win.
+pub const LIMITS_OFF: [(&str, &str); 5] = [
+    ("SEALDROP_UPLOAD_RATE", "0"),
+    ("SEALDROP_UPLOAD_QUOTA", "0"),
+    ("SEALDROP_DOWNLOAD_RATE", "0"),
+    ("SEALDROP_WRONG_PASSWORD_RATE", "0"),
+    ("SEALDROP_OWNER_RATE", "0"),
+];
+
+/// The real `sealdrop-server`, on a free loopback port, with its own data directory and
+/// no rate limits ([`LIMITS_OFF`]).
 #[derive(Debug)]
 pub struct Server {
     /// `http://127.0.0.1:<port>`, also its `--base-url`.
@@ -188,6 +200,7 @@ impl Server {
                 .arg("--base-url")
                 .arg(&base)
                 .args(extra)
+                .envs(LIMITS_OFF)
                 .env("RUST_LOG", "warn")
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())

@@ -157,10 +157,23 @@ export function httpGet(url, { headers = {}, timeoutMs = 10_000 } = {}) {
 // The server.
 
 /**
+ * The rate limits and the upload quota, all off: every browser and CLI of a test file talks
+ * to one server from 127.0.0.1. Environment variables, so a test's `args` still win.
+ */
+export const LIMITS_OFF = {
+  SEALDROP_UPLOAD_RATE: '0',
+  SEALDROP_UPLOAD_QUOTA: '0',
+  SEALDROP_DOWNLOAD_RATE: '0',
+  SEALDROP_WRONG_PASSWORD_RATE: '0',
+  SEALDROP_OWNER_RATE: '0',
+};
+
+/**
  * Starts the real `sealdrop-server` on 127.0.0.1:<free port> with `--data-dir <tmp>/data`
  * and `--base-url http://127.0.0.1:<port>`, plus `args`, in a clean environment with
- * `RUST_LOG=warn` (override through `env`) and its standard error in a log file. Waits for
- * `GET /__lbheartbeat__` to answer 200 (20 s), trying up to 3 ports.
+ * `RUST_LOG=warn` and no rate limits (`LIMITS_OFF`; override through `env`), and its
+ * standard error in a log file. Waits for `GET /__lbheartbeat__` to answer 200 (20 s),
+ * trying up to 3 ports.
  *
  * Returns `{ base, port, pid, dataDir, stop(), log() }`; `stop()` kills the server, waits
  * for it to exit and removes its directory (`log()` still answers afterwards).
@@ -178,7 +191,10 @@ export async function startServer({ args = [], env = {}, timeoutMs = 20_000 } = 
     const child = spawn(
       bin,
       ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--base-url', base, ...args],
-      { env: cleanEnv({ RUST_LOG: 'warn', ...env }), stdio: ['ignore', 'ignore', logFd] },
+      {
+        env: cleanEnv({ RUST_LOG: 'warn', ...LIMITS_OFF, ...env }),
+        stdio: ['ignore', 'ignore', logFd],
+      },
     );
     fs.closeSync(logFd);
     liveChildren.add(child);

@@ -1,6 +1,9 @@
 //! Download routes: the page (the web client's, with the nonce), exists, signed metadata
 //! and the signed, counted blob download.
 //!
+//! Signed requests on a password-protected file go through its wrong-password bucket
+//! ([`super::limits`]): refused while it is empty, a token taken for a wrong signature.
+//!
 //! A download reserves a slot before the first byte and turns it into a completed
 //! download just before the last chunk is handed to the connection: the last bytes are
 //! only sent if the store agrees the download counts, so there are never more than
@@ -10,20 +13,22 @@
 //! and when it has not asked for the next one within `download_idle_timeout` the download
 //! ends (see [`on_demand`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::{Stream, StreamExt};
 use sealdrop_protocol::api::{ExistsResponse, FileId, MetadataResponse};
 use sealdrop_protocol::auth::{self, b64u};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::limits::Limits;
 use super::{file_id, nonce_header, ttl, web};
 use crate::error::ApiError;
 use crate::meta::{Complete, FileRecord, Reserve};
@@ -81,9 +86,11 @@ pub(super) async fn exists(
 
 /// Checks `Authorization: send-v1 <sig>` against the current nonce and rotates the nonce
 /// by compare-and-swap, so one signature authorises one request. Returns the record and
-/// the new nonce.
+/// the new nonce. A password-protected file whose wrong-password bucket is empty is
+/// answered 429 without the signature being checked.
 async fn authorize(
     state: &AppState,
+    limits: &Limits,
     raw_id: &str,
     headers: &HeaderMap,
 ) -> Result<(FileRecord, String), ApiError> {
@@ -98,8 +105,19 @@ async fn authorize(
         .and_then(|v| auth::parse_header(v).ok())
         .ok_or_else(unauthorized)?;
     let nonce = b64u::decode_lenient(&current).map_err(|_| unauthorized())?;
-    if !auth::verify_signature(&record.file.auth_key, &nonce, &signature) {
+    let key = &record.file.auth_key;
+    let right = if record.password {
+        limits.check_password_signature(&record.file.id, key, &nonce, &signature)?
+    } else {
+        auth::verify_signature(key, &nonce, &signature)
+    };
+    if !right {
         return Err(unauthorized());
+    }
+    if record.password {
+        // Before the rotation: whoever sees the next nonce in the store can already
+        // recognise a signature over this one as a lost race.
+        limits.nonce_retired(&record.file.id, nonce);
     }
     let next = auth::new_nonce().map_err(anyhow::Error::from)?;
     let now = state.clock.now();
@@ -120,10 +138,11 @@ async fn authorize(
 /// `GET /api/metadata/:id` (signed).
 pub(super) async fn metadata(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (record, nonce) = authorize(&state, &id, &headers).await?;
+    let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
     let body = MetadataResponse {
         metadata: record.file.metadata.clone(),
         final_download: record.downloads.saturating_add(1) >= record.file.dlimit,
@@ -132,13 +151,16 @@ pub(super) async fn metadata(
     Ok((nonce_header(&nonce), Json(body)).into_response())
 }
 
-/// `GET /api/download/:id` and `/api/download/blob/:id` (signed, counted).
+/// `GET /api/download/:id` and `/api/download/blob/:id` (signed, counted). The
+/// ciphertext is an `application/octet-stream` attachment with a sandboxing content
+/// security policy, so a browser opening the URL directly never renders it.
 pub(super) async fn download(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (record, nonce) = authorize(&state, &id, &headers).await?;
+    let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
     let id = record.file.id.clone();
     let now = state.clock.now();
     let reservation = match state
@@ -167,6 +189,11 @@ pub(super) async fn download(
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, len.to_string()),
+            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_owned(),
+            ),
         ],
         body,
     );

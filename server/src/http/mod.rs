@@ -15,10 +15,15 @@
 //! | GET, HEAD | any other path | the file of the web client at that path, else the JSON 404 |
 //!
 //! Paths under `/api/` that match no route are always the JSON 404.
+//!
+//! Uploads, download routes and owner operations are rate-limited per client, and wrong
+//! passwords per file ([`limits`]); the client is found by [`client`].
 
 mod body;
+pub mod client;
 mod download;
 mod legal;
+pub mod limits;
 mod owner;
 pub mod report;
 mod upload;
@@ -26,9 +31,11 @@ mod web;
 
 pub use web::embedded_files;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -44,29 +51,50 @@ use crate::state::AppState;
 /// The Send protocol version sealdrop speaks; ffsend accepts any `v3.x`.
 pub const SEND_VERSION: &str = "v3.4.27";
 
-/// The router with every route and the common layers.
+/// The router with every route and the common layers. Its rate-limit state is its own:
+/// every router is one instance.
 pub fn router(state: AppState) -> Router {
+    let c = &state.config;
+    let limits = Arc::new(limits::Limits::new(&c.limits));
+    let context = Context {
+        clients: Arc::new(client::Resolver::new(
+            c.trusted_proxies.clone(),
+            c.trusted_proxy_header,
+        )),
+        limits: limits.clone(),
+        log_client_ip: c.log_client_ip,
+        hsts: c.base_url.starts_with("https://"),
+    };
     Router::new()
         .route("/", get(web::index))
-        .route("/api/ws", get(upload::websocket))
-        .route("/api/upload", post(upload::http))
-        .route("/download/{id}", get(download::page))
-        .route("/download/{id}/", get(download::page))
+        .route("/api/ws", limits.uploads(get(upload::websocket)))
+        .route("/api/upload", limits.uploads(post(upload::http)))
+        .route("/download/{id}", limits.downloads(get(download::page)))
+        .route("/download/{id}/", limits.downloads(get(download::page)))
         // The web client's service worker answers these; should one reach the server
         // (no worker), 204 keeps the browser on the download page.
         .route(
             "/download/stream/{token}",
             get(|| async { StatusCode::NO_CONTENT }),
         )
-        .route("/api/exists/{id}", get(download::exists))
-        .route("/api/metadata/{id}", get(download::metadata))
-        .route("/api/download/{id}", get(download::download))
-        .route("/api/download/blob/{id}", get(download::download))
-        .route("/api/info/{id}", post(owner::info))
-        .route("/api/params/{id}", post(owner::params))
-        .route("/api/password/{id}", post(owner::password))
-        .route("/api/delete/{id}", post(owner::delete))
-        .route("/api/report/{id}", post(report::report))
+        .route("/api/exists/{id}", limits.downloads(get(download::exists)))
+        .route(
+            "/api/metadata/{id}",
+            limits.downloads(get(download::metadata)),
+        )
+        .route(
+            "/api/download/{id}",
+            limits.downloads(get(download::download)),
+        )
+        .route(
+            "/api/download/blob/{id}",
+            limits.downloads(get(download::download)),
+        )
+        .route("/api/info/{id}", limits.owner(post(owner::info)))
+        .route("/api/params/{id}", limits.owner(post(owner::params)))
+        .route("/api/password/{id}", limits.owner(post(owner::password)))
+        .route("/api/delete/{id}", limits.owner(post(owner::delete)))
+        .route("/api/report/{id}", limits.owner(post(report::report)))
         .route("/legal", get(legal::page))
         .route("/config", get(config))
         .route("/__version__", get(version))
@@ -75,26 +103,66 @@ pub fn router(state: AppState) -> Router {
         .fallback(web::fallback)
         .layer(axum::extract::DefaultBodyLimit::max(body::SMALL_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), body::guard))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(context, request_context))
         .with_state(state)
 }
 
-/// Gives every request an id (uuid v7, in `X-Request-Id` and in every log line of the
-/// request), logs one line per request without headers, query or body, and sets the
-/// security headers of every response.
+/// What the request middleware needs.
+#[derive(Debug, Clone)]
+struct Context {
+    clients: Arc<client::Resolver>,
+    limits: Arc<limits::Limits>,
+    log_client_ip: bool,
+    /// The base URL is https: send `Strict-Transport-Security`.
+    hsts: bool,
+}
+
+/// The `Cache-Control` of API answers, and of everything whose handler set none.
+const NO_STORE: &str = "private, no-cache, no-store, must-revalidate, max-age=0";
+
+/// Whether `path` is answered by the API (JSON, or ciphertext) rather than the web client.
+fn is_api(path: &str) -> bool {
+    path == "/api"
+        || path.starts_with("/api/")
+        || matches!(
+            path,
+            "/config" | "/__version__" | "/__heartbeat__" | "/__lbheartbeat__"
+        )
+}
+
+/// Finds the client ([`client::ClientIp`], set as a request extension with the
+/// [`limits::Limits`]), gives every request an id (uuid v7, in `X-Request-Id` and in
+/// every log line of the request), logs one line per request without headers, query,
+/// body or (unless `--log-client-ip`) IP address, and sets the security headers of every
+/// response.
 ///
 /// The content security policy allows scripts, styles, images, workers, the manifest
 /// and fetches from this origin only, and nothing inline: the web client has no inline
-/// script or style. Every response is `no-store` unless its handler set its own
-/// `Cache-Control` (the static files of the web client: `no-cache` with an `ETag`).
-async fn request_context(req: Request, next: Next) -> Response {
+/// script or style. API answers are always `no-store`; anything else is `no-store`
+/// unless its handler set its own `Cache-Control` (the static files of the web client:
+/// `no-cache` with an `ETag`). With an https base URL every answer carries
+/// `Strict-Transport-Security` for a year.
+async fn request_context(State(cx): State<Context>, mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let client = cx.clients.client(peer, req.headers());
+    cx.limits.sweep_if_due();
+    req.extensions_mut().insert(client);
+    req.extensions_mut().insert(cx.limits.clone());
+    let api = is_api(req.uri().path());
     let span = tracing::info_span!(
         "request",
         id = %id,
         method = %req.method(),
         path = %req.uri().path(),
+        client = tracing::field::Empty,
     );
+    if cx.log_client_ip {
+        span.record("client", tracing::field::display(client.0));
+    }
     let start = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
@@ -108,11 +176,17 @@ async fn request_context(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    }
+    if cx.hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     for (name, value) in [
-        (
-            header::CACHE_CONTROL,
-            "private, no-cache, no-store, must-revalidate, max-age=0",
-        ),
+        (header::CACHE_CONTROL, NO_STORE),
         (header::PRAGMA, "no-cache"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

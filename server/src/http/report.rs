@@ -20,10 +20,17 @@
 //!
 //! A held file answers 404 to everything, this route included, unless the request proves
 //! the link: to anyone else it is indistinguishable from an expired file.
+//!
+//! The password of a protected share is checked under its wrong-password bucket, the same
+//! as download signatures ([`super::limits`]): a report cannot be used to guess passwords
+//! faster than a download, and while the bucket is empty the answer is 429 (404 for a
+//! held file) without the password being checked.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use sealdrop_protocol::Secret;
 use sealdrop_protocol::api::ReportRequest;
 use sealdrop_protocol::keys::{AuthKey, password_auth_key};
@@ -32,6 +39,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::file_id;
+use super::limits::Limits;
 use super::owner::{SmallBody, json};
 use crate::error::ApiError;
 use crate::meta::{ReportReason, Reported};
@@ -43,6 +51,7 @@ pub const MAX_DETAILS: usize = 500;
 /// `POST /api/report/:id`.
 pub(super) async fn report(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     Path(raw_id): Path<String>,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
@@ -73,11 +82,18 @@ pub(super) async fn report(
     } else {
         secret.auth_key()
     };
-    let matches: bool = expected
-        .as_bytes()
-        .as_slice()
-        .ct_eq(record.file.auth_key.as_slice())
-        .into();
+    let right = || -> bool {
+        expected
+            .as_bytes()
+            .as_slice()
+            .ct_eq(record.file.auth_key.as_slice())
+            .into()
+    };
+    let matches = if record.password {
+        limits.check_password(&id, right).map_err(refuse)?
+    } else {
+        right()
+    };
     if !matches {
         return Err(refuse(ApiError::Unauthorized { nonce: None }));
     }

@@ -9,14 +9,20 @@
 //! key then travels in `X-Auth-Key`), the WebSocket on its upgrade request or, for an
 //! upload token, in the first message's `bearer` field. A token's `max-size` lowers the
 //! size limit of the upload, and its daily quota is charged as the bytes arrive.
+//!
+//! Every chunk is also counted against the client's own upload quota ([`super::limits`])
+//! as it arrives (and, unlike a token's quota, not given back when the upload fails); an
+//! upload whose `Content-Length` would not fit is refused before its body is read.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use sealdrop_protocol::api::{self, FileId, UploadResponse, WsStatus, WsUploadRequest};
 use sealdrop_protocol::auth::{self, OwnerToken, b64u};
@@ -24,6 +30,8 @@ use sealdrop_protocol::ece;
 use tracing::Instrument;
 
 use super::body::{Pace, read_error};
+use super::client::ClientIp;
+use super::limits::Limits;
 use super::nonce_header;
 use crate::error::ApiError;
 use crate::meta::NewFile;
@@ -104,9 +112,16 @@ fn size_limit(state: &AppState, grant: Option<&Grant>) -> (u64, fn(u64) -> ApiEr
     }
 }
 
+/// The uploading client and the quota its bytes count against.
+struct Quota {
+    limits: Arc<Limits>,
+    client: ClientIp,
+}
+
 /// An upload in progress. Dropping it discards the pending blob (and gives the bytes
-/// charged to a daily quota back).
+/// charged to a token's daily quota back).
 struct Pending {
+    quota: Quota,
     id: FileId,
     owner: OwnerToken,
     blob_key: String,
@@ -128,14 +143,18 @@ impl Pending {
         params: Params,
         grant: Option<Grant>,
         announced: Option<u64>,
+        quota: Quota,
     ) -> Result<Self, ApiError> {
         let (limit, too_large) = size_limit(state, grant.as_ref());
         let max = grant
             .as_ref()
             .and_then(|g| g.max_size)
             .unwrap_or(state.config.max_file_size);
-        if announced.is_some_and(|len| len > limit) {
-            return Err(too_large(max));
+        if let Some(len) = announced {
+            if len > limit {
+                return Err(too_large(max));
+            }
+            quota.limits.check_declared_upload(quota.client, len)?;
         }
         let charge =
             state
@@ -148,6 +167,7 @@ impl Pending {
         let blob_key = format!("{days}-{id}");
         let writer = state.blobs.begin(&blob_key).await?;
         Ok(Self {
+            quota,
             id,
             owner,
             blob_key,
@@ -182,6 +202,9 @@ impl Pending {
         if let Some(charge) = &mut self.charge {
             charge.add(chunk.len() as u64)?;
         }
+        self.quota
+            .limits
+            .charge_upload(self.quota.client, chunk.len() as u64)?;
         if self.header.len() < ece::HEADER_LEN {
             let want = ece::HEADER_LEN - self.header.len();
             self.header
@@ -247,6 +270,8 @@ impl Pending {
 /// carries.
 pub(super) async fn websocket(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
+    Extension(client): Extension<ClientIp>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -274,13 +299,15 @@ pub(super) async fn websocket(
     ws.max_message_size(4 * 1024 * 1024)
         .max_frame_size(4 * 1024 * 1024)
         .on_upgrade(move |socket| async move {
-            ws_session(socket, state, gate).instrument(span).await;
+            ws_session(socket, state, gate, Quota { limits, client })
+                .instrument(span)
+                .await;
             drop(running);
         })
 }
 
-async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate) {
-    let status = match ws_upload(&mut socket, &state, gate).await {
+async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate, quota: Quota) {
+    let status = match ws_upload(&mut socket, &state, gate, quota).await {
         Ok(()) => WsStatus::Ok { ok: true },
         Err(None) => return, // the client went away; nothing to answer
         Err(Some(err)) => {
@@ -328,6 +355,7 @@ async fn ws_upload(
     socket: &mut WebSocket,
     state: &AppState,
     gate: Gate,
+    quota: Quota,
 ) -> Result<(), Option<ApiError>> {
     let mut pace = Pace::new(&state.config);
     let request = loop {
@@ -357,7 +385,7 @@ async fn ws_upload(
         request.time_limit,
         request.dlimit.map(u64::from),
     )?;
-    let mut pending = Pending::begin(state, params, grant, None).await?;
+    let mut pending = Pending::begin(state, params, grant, None, quota).await?;
     let answer = serde_json::to_string(&pending.response(state))
         .map_err(|e| Some(ApiError::Internal(e.into())))?;
     socket
@@ -387,6 +415,8 @@ async fn ws_upload(
 /// `X-Auth-Key: send-v1 <key>`.
 pub(super) async fn http(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
+    Extension(client): Extension<ClientIp>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -408,7 +438,8 @@ pub(super) async fn http(
     // A declared Content-Length over the limit was refused before this handler (see
     // `body::guard`), and the body is paced there: idle timeout and minimum rate.
     let announced = number(header::CONTENT_LENGTH.as_str())?;
-    let mut pending = Pending::begin(&state, params, grant, announced).await?;
+    let mut pending =
+        Pending::begin(&state, params, grant, announced, Quota { limits, client }).await?;
     let mut stream = body.into_data_stream();
     while let Some(next) = stream.next().await {
         match next {

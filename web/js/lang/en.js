@@ -127,7 +127,7 @@ export default {
   'about.encrypt.title': 'Encrypted before it leaves your device',
   'about.encrypt.text': 'When you send a file, this page makes a random 128-bit key, encrypts the file name and the contents with it (AES-128-GCM, as Firefox Send did), and uploads only the encrypted bytes. The key is put in the link after “#”: browsers never send that part to a server.',
   'about.stores.title': 'What the server stores',
-  'about.stores.text': 'The encrypted file, its encrypted name and size, when it expires, how many downloads are allowed and done, and a key that lets the server check a download request without being able to decrypt anything. It cannot read your file, its name or your password.',
+  'about.stores.text': 'The encrypted file, its encrypted name and size, when it expires, how many downloads are allowed and done, a hash of the token that lets you manage the share, and a key that lets the server check a download request without being able to decrypt anything, all deleted after the last download or at expiry. It cannot read your file, its name or your password. It logs no IP addresses unless its operator turns that on, and it sets no cookies.',
   'about.expiry.title': 'Gone after the limit',
   'about.expiry.text': 'A share is deleted when it expires or when its download limit is reached, whichever comes first. The sender can delete it earlier.',
   'about.password.title': 'Passwords',

@@ -126,7 +126,7 @@ export default {
   'about.encrypt.title': 'Cifrado antes de salir de tu dispositivo',
   'about.encrypt.text': 'Al enviar un archivo, esta página crea una clave aleatoria de 128 bits, cifra con ella el nombre y el contenido (AES-128-GCM, como Firefox Send) y sube solo los bytes cifrados. La clave va en el enlace tras «#»: los navegadores nunca envían esa parte a un servidor.',
   'about.stores.title': 'Qué guarda el servidor',
-  'about.stores.text': 'El archivo cifrado, su nombre y tamaño cifrados, cuándo caduca, cuántas descargas se permiten y se han hecho, y una clave que le deja comprobar una petición de descarga sin poder descifrar nada. No puede leer tu archivo, su nombre ni tu contraseña.',
+  'about.stores.text': 'El archivo cifrado, su nombre y tamaño cifrados, cuándo caduca, cuántas descargas se permiten y se han hecho, un hash del token que te permite gestionar el envío, y una clave que le deja comprobar una petición de descarga sin poder descifrar nada; todo se borra tras la última descarga o al caducar. No puede leer tu archivo, su nombre ni tu contraseña. No guarda direcciones IP en sus registros salvo que su operador lo active, y no usa cookies.',
   'about.expiry.title': 'Desaparece al llegar al límite',
   'about.expiry.text': 'Un envío se borra cuando caduca o cuando alcanza su límite de descargas, lo que ocurra antes. Quien lo envió puede borrarlo antes.',
   'about.password.title': 'Contraseñas',
