@@ -36,6 +36,9 @@ async fn unknown_and_malformed_ids_are_not_found() {
         "zzzzzzzzzzzzzzzz",
         "0123456789abcdef0",
         "..%2F..%2Fetc",
+        // Found by the bad-input campaign: not UTF-8 once decoded, which axum's `Path`
+        // refused with a plain-text 400 instead of the JSON 404.
+        "%F0%AF%05%80",
     ] {
         for path in [
             format!("/api/exists/{id}"),

@@ -4,6 +4,7 @@
 //!
 //! Build the binaries first: `cargo build --workspace --bins` (scripts/test does).
 
+mod campaign;
 mod ffsend;
 mod lifecycle;
 mod multi;

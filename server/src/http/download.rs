@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::limits::Limits;
-use super::{file_id, nonce_header, ttl, web};
+use super::{RawId, file_id, nonce_header, ttl, web};
 use crate::error::ApiError;
 use crate::meta::{Complete, FileRecord, Reserve};
 use crate::state::AppState;
@@ -75,7 +75,7 @@ pub(super) async fn page(
 /// `GET /api/exists/:id`.
 pub(super) async fn exists(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
 ) -> Result<Response, ApiError> {
     let record = live(&state, &id).await?;
     let body = ExistsResponse {
@@ -139,7 +139,7 @@ async fn authorize(
 pub(super) async fn metadata(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
@@ -157,7 +157,7 @@ pub(super) async fn metadata(
 pub(super) async fn download(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;

@@ -273,6 +273,24 @@ fn nonce_header(nonce: &str) -> [(HeaderName, HeaderValue); 1] {
 }
 
 /// Parses a file id from a path; malformed ids are simply not found.
+/// The `{id}` of a route. An id that is not UTF-8 once percent-decoded cannot name a file:
+/// it is the JSON 404 of any unknown id, not axum's plain-text rejection.
+pub(super) struct RawId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RawId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| Self(id))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
 fn file_id(raw: &str) -> Result<sealdrop_protocol::api::FileId, ApiError> {
     sealdrop_protocol::api::FileId::parse(raw).ok_or(ApiError::NotFound)
 }

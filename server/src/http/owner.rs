@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use sealdrop_protocol::api::{InfoResponse, OwnerRequest, ParamsRequest, PasswordRequest};
 use sealdrop_protocol::auth::{self, OwnerToken, b64u};
 use serde::de::DeserializeOwned;
 
-use super::{file_id, ok, ttl};
+use super::{RawId, file_id, ok, ttl};
 use crate::error::ApiError;
 use crate::meta::{FileRecord, SetLimit};
 use crate::state::AppState;
@@ -42,7 +42,7 @@ async fn authorize(state: &AppState, raw_id: &str, token: &str) -> Result<FileRe
 
 pub(super) async fn info(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     body: SmallBody,
 ) -> Result<Json<InfoResponse>, ApiError> {
     let req: OwnerRequest = json(body)?;
@@ -56,7 +56,7 @@ pub(super) async fn info(
 
 pub(super) async fn params(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let req: ParamsRequest = json(body)?;
@@ -85,7 +85,7 @@ pub(super) async fn params(
 
 pub(super) async fn password(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let req: PasswordRequest = json(body)?;
@@ -110,7 +110,7 @@ pub(super) async fn password(
 
 pub(super) async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    RawId(id): RawId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let req: OwnerRequest = json(body)?;

@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use sealdrop_protocol::Secret;
@@ -38,9 +38,9 @@ use sealdrop_protocol::link::ShareLink;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use super::file_id;
 use super::limits::Limits;
 use super::owner::{SmallBody, json};
+use super::{RawId, file_id};
 use crate::error::ApiError;
 use crate::meta::{ReportReason, Reported};
 use crate::state::AppState;
@@ -52,7 +52,7 @@ pub const MAX_DETAILS: usize = 500;
 pub(super) async fn report(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
-    Path(raw_id): Path<String>,
+    RawId(raw_id): RawId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let id = file_id(&raw_id)?;
