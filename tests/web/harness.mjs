@@ -865,3 +865,28 @@ export async function sha256File(file) {
   }
   return hash.digest('hex');
 }
+
+/**
+ * A reverse proxy to `base` that refuses WebSocket upgrades with 502, as some
+ * misconfigured proxies do: `{ base, close }`.
+ */
+export async function proxyWithoutWebSockets(base) {
+  const port = await freePort();
+  const target = new URL(base);
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  proxy.on('upgrade', (req, socket) => {
+    socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((r) => proxy.close(r)) };
+}

@@ -6,7 +6,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import {
   guard,
   launchBrowser,
   makeFile,
+  proxyWithoutWebSockets,
   sha256File,
   startServer,
   waitForDownload,
@@ -326,30 +326,8 @@ test('cancel mid-upload: no file remains on the server', async () => {
   }
 });
 
-/** A reverse proxy that refuses WebSocket upgrades, as some misconfigured proxies do. */
-async function proxyWithoutWebSockets() {
-  const port = await freePort();
-  const target = new URL(server.base);
-  const proxy = http.createServer((req, res) => {
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  proxy.on('upgrade', (req, socket) => {
-    socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
-  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
-  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((r) => proxy.close(r)) };
-}
-
 test('without WebSockets the upload falls back to the HTTP route', async () => {
-  const proxy = await proxyWithoutWebSockets();
+  const proxy = await proxyWithoutWebSockets(server.base);
   try {
     const file = await makeFile(work, 'fallback.bin', 3 * MiB + 5, 71);
     const p = await browser.newPage();

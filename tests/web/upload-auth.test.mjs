@@ -8,11 +8,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
-import { cli, freePort, guard, launchBrowser, makeFile, screenshot, sha256File, startServer } from './harness.mjs';
+import { cli, guard, launchBrowser, makeFile, proxyWithoutWebSockets, screenshot, sha256File, startServer } from './harness.mjs';
 import en from '../../web/js/lang/en.js';
 
 const TOKEN = crypto.randomBytes(32).toString('base64');
@@ -160,30 +159,8 @@ test('"remember on this device" keeps the token in localStorage; unticking forge
   await p.close();
 });
 
-/** A reverse proxy to the token server that refuses WebSocket upgrades. */
-async function proxyWithoutWebSockets() {
-  const port = await freePort();
-  const target = new URL(server.base);
-  const proxy = http.createServer((req, res) => {
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  proxy.on('upgrade', (req, socket) => {
-    socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
-  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
-  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((r) => proxy.close(r)) };
-}
-
 test('the HTTP fallback sends the token as Authorization: Bearer, and a wrong one gets the message', async () => {
-  const proxy = await proxyWithoutWebSockets();
+  const proxy = await proxyWithoutWebSockets(server.base);
   try {
     const file = await makeFile(work, 'fallback.bin', 70_000, 3);
     const { p, g, sent } = await page(proxy.base);
