@@ -171,10 +171,14 @@ impl UploadCredentials {
             let decoded = zeroize::Zeroizing::new(b64u::decode_lenient(rest).ok()?);
             let text = std::str::from_utf8(&decoded).ok()?;
             let (user, password) = text.split_once(':')?;
-            Some(Self::Basic {
+            let credentials = Self::Basic {
                 user: user.to_owned(),
                 password: password.to_owned(),
-            })
+            };
+            // Unpadded base64 near the limit would come back from `to_header` (padded)
+            // over it: only credentials whose own header parses are accepted.
+            let header = zeroize::Zeroizing::new(credentials.to_header());
+            (header.len() <= MAX_CREDENTIALS_LEN).then_some(credentials)
         } else if scheme.eq_ignore_ascii_case("bearer") {
             valid_token(rest).then(|| Self::Bearer(rest.to_owned()))
         } else {

@@ -425,6 +425,10 @@ pub trait Transform {
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()>;
     /// Ends the stream, appending the final output to `out`.
     fn finish(self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// The error a reader repeats on every read after the transform failed once.
+    fn failed() -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, "the stream failed earlier")
+    }
 }
 
 impl Transform for Encryptor {
@@ -433,6 +437,9 @@ impl Transform for Encryptor {
     }
     fn finish(self, out: &mut Vec<u8>) -> io::Result<()> {
         Encryptor::finish(self, out).map_err(io::Error::other)
+    }
+    fn failed() -> io::Error {
+        io::Error::other(Error::TooLarge)
     }
 }
 
@@ -443,6 +450,9 @@ impl Transform for Decryptor {
     fn finish(self, out: &mut Vec<u8>) -> io::Result<()> {
         Ok(Decryptor::finish(self, out)?)
     }
+    fn failed() -> io::Error {
+        DecryptError.into()
+    }
 }
 
 /// Size of the reads from the inner reader: one record.
@@ -452,13 +462,17 @@ const READ_SIZE: usize = RECORD_SIZE;
 ///
 /// Implements `std::io::Read` when the inner reader does, and `tokio::io::AsyncRead`
 /// (feature `tokio`) when the inner reader does. A decryption failure, including
-/// truncation, is an `io::ErrorKind::InvalidData` error wrapping [`DecryptError`].
+/// truncation, is an `io::ErrorKind::InvalidData` error wrapping [`DecryptError`]; once
+/// the transform failed, every further read fails the same way (never more output, never
+/// a clean end of file). Errors of the inner reader are passed on as they are.
 pub struct EceReader<R, T> {
     inner: R,
     transform: Option<T>,
     input: Box<[u8]>,
     output: Vec<u8>,
     output_pos: usize,
+    /// Set when the transform failed: the stream is over, and only with errors.
+    failed: bool,
 }
 
 impl<R, T> std::fmt::Debug for EceReader<R, T> {
@@ -490,6 +504,7 @@ impl<R, T: Transform> EceReader<R, T> {
             input: vec![0u8; READ_SIZE].into_boxed_slice(),
             output: Vec::with_capacity(RECORD_SIZE.saturating_mul(2)),
             output_pos: 0,
+            failed: false,
         }
     }
 
@@ -513,12 +528,14 @@ impl<R, T: Transform> EceReader<R, T> {
         Some(n)
     }
 
-    /// Feeds `n` bytes just read from the inner reader (0 = end of input).
+    /// Feeds `n` bytes just read from the inner reader (0 = end of input). After an error
+    /// the reader is failed for good, and whatever output the failing call produced is
+    /// dropped.
     fn feed(&mut self, n: usize) -> io::Result<()> {
         self.output.clear();
         self.output_pos = 0;
         let input = self.input.get(..n).unwrap_or_default();
-        if n == 0 {
+        let result = if n == 0 {
             match self.transform.take() {
                 Some(t) => t.finish(&mut self.output),
                 None => Ok(()),
@@ -528,12 +545,20 @@ impl<R, T: Transform> EceReader<R, T> {
                 Some(t) => t.update(input, &mut self.output),
                 None => Ok(()),
             }
+        };
+        if result.is_err() {
+            self.failed = true;
+            self.output.clear();
         }
+        result
     }
 }
 
 impl<R: io::Read, T: Transform> io::Read for EceReader<R, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(T::failed());
+        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -563,6 +588,9 @@ impl<R: tokio::io::AsyncRead + Unpin, T: Transform + Unpin> tokio::io::AsyncRead
     ) -> std::task::Poll<io::Result<()>> {
         use std::task::Poll;
         let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(Err(T::failed()));
+        }
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }

@@ -106,6 +106,9 @@ fn split_download_url(url: &str) -> Result<(String, String), Error> {
     if !valid_link_id(id) {
         return Err(Error::BadLink("its file id is malformed"));
     }
+    // `…/prefix//download/<id>`: the base has no trailing slash, as `canonical_base` makes
+    // it, or every API URL built on it would hold `//`.
+    let prefix = prefix.trim_end_matches('/');
     let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
     let base = format!("{}://{}{}{}", parsed.scheme(), host, port, prefix);
     Ok((base, id.to_owned()))

@@ -280,6 +280,34 @@ fn secrets_and_links_reject_garbage() {
     assert!(canonical_base("x.test").is_err());
 }
 
+/// Found by the `share_link` fuzz target: slashes before `/download/` stayed at the end of
+/// the base, so the API URLs built on it held `//` and the base was not canonical.
+#[test]
+fn share_link_base_has_no_trailing_slash_before_download() {
+    for (pasted, base) in [
+        (
+            "https://x.test/send//download/0123456789abcdef//#AAECAwQFBgcICQoLDA0ODw",
+            "https://x.test/send",
+        ),
+        (
+            "https://x.test//download/0123456789abcdef/#AAECAwQFBgcICQoLDA0ODw",
+            "https://x.test",
+        ),
+    ] {
+        let link = ShareLink::parse(pasted).unwrap();
+        assert_eq!(link.base(), base);
+        assert_eq!(canonical_base(link.base()).unwrap(), base);
+        assert_eq!(
+            link.api_url("metadata"),
+            format!("{base}/api/metadata/0123456789abcdef")
+        );
+        assert_eq!(
+            *link.to_link(),
+            format!("{base}/download/0123456789abcdef/#AAECAwQFBgcICQoLDA0ODw")
+        );
+    }
+}
+
 #[test]
 fn authorization_headers_are_lenient_where_clients_differ() {
     let bytes = [0xfbu8, 0xff, 0x01, 0x02];
@@ -425,6 +453,37 @@ fn upload_credentials_parse_and_reject_malformed_headers() {
     assert!(auth::valid_token("x"));
     assert!(!auth::valid_token("ä"));
     assert!(!auth::valid_token(&"a".repeat(4097)));
+}
+
+/// Found by the `auth_header` fuzz target: `Basic` credentials in unpadded base64 of
+/// nearly 8 KiB parsed, but the header `to_header` made of them (padded) was over the
+/// limit and did not.
+#[test]
+fn basic_credentials_that_parse_also_parse_from_their_own_header() {
+    use crate::auth::UploadCredentials;
+    for password_len in 6120..6140 {
+        let pair = format!("user:{}", "a".repeat(password_len));
+        for value in [
+            format!("Basic {}", b64u::encode(pair.as_bytes())),
+            format!("Basic {}", b64u::encode_standard(pair.as_bytes())),
+        ] {
+            let Some(parsed) = UploadCredentials::parse(&value) else {
+                assert!(value.len() > 8188, "{} bytes refused", value.len());
+                continue;
+            };
+            let again = UploadCredentials::parse(&parsed.to_header());
+            assert!(again == Some(parsed), "{} bytes", value.len());
+        }
+    }
+    // The largest accepted: 6138 bytes of credentials, 8184 characters of base64.
+    let pair = format!("user:{}", "a".repeat(6133));
+    assert!(
+        UploadCredentials::parse(&format!("Basic {}", b64u::encode(pair.as_bytes()))).is_some()
+    );
+    let pair = format!("user:{}", "a".repeat(6134));
+    let unpadded = format!("Basic {}", b64u::encode(pair.as_bytes()));
+    assert_eq!(unpadded.len(), 8192);
+    assert!(UploadCredentials::parse(&unpadded).is_none());
 }
 
 #[test]
