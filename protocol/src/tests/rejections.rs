@@ -455,8 +455,9 @@ fn upload_credentials_parse_and_reject_malformed_headers() {
     assert!(!auth::valid_token(&"a".repeat(4097)));
 }
 
-/// Found by the `auth_header` fuzz target: `Basic` credentials in unpadded base64 of
-/// nearly 8 KiB parsed, but the header `to_header` made of them (padded) was over the
+/// Found with the `auth_header` fuzz target's round-trip property (by a hand-made input at
+/// the limit; libFuzzer's inputs stay under 4 KiB): `Basic` credentials in unpadded base64
+/// of nearly 8 KiB parsed, but the header `to_header` made of them (padded) was over the
 /// limit and did not.
 #[test]
 fn basic_credentials_that_parse_also_parse_from_their_own_header() {
