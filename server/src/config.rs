@@ -53,6 +53,12 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Address of a second listener that answers `GET /metrics` in the Prometheus text
+    /// format, and nothing else; plain HTTP, so keep it on loopback or an internal network
+    /// [default: none, no metrics].
+    #[arg(long, env = "SEALDROP_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Public origin written into share links, e.g. `https://send.example.com`
     /// [default: `http://` + the listen address].
     #[arg(long, env = "SEALDROP_BASE_URL", value_name = "URL")]
@@ -281,6 +287,8 @@ pub struct Settings {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the metrics listener, if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// Canonical origin of share links, no trailing slash.
     pub base_url: String,
     /// Root of the embedded storage.
@@ -638,6 +646,14 @@ impl Config {
         let listen = s
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        if let Some(metrics) = s.metrics_listen
+            && metrics.port() != 0
+            && metrics == listen
+        {
+            return Err(invalid(format!(
+                "--metrics-listen {metrics} is also --listen: give the metrics an address of their own"
+            )));
+        }
         let tls = match (&s.tls_cert, &s.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
@@ -847,6 +863,7 @@ impl Config {
             log_client_ip: s.log_client_ip.unwrap_or(false),
             limits,
             listen,
+            metrics_listen: s.metrics_listen,
             base_url,
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("data")),
             storage,
@@ -899,6 +916,7 @@ impl Settings {
     fn or(self, other: Settings) -> Settings {
         Settings {
             listen: self.listen.or(other.listen),
+            metrics_listen: self.metrics_listen.or(other.metrics_listen),
             base_url: self.base_url.or(other.base_url),
             data_dir: self.data_dir.or(other.data_dir),
             storage: self.storage.or(other.storage),
@@ -1108,6 +1126,31 @@ mod tests {
         assert_eq!(c.max_downloads, 100);
         assert_eq!(c.expiry_choices, [300, 3600, 86400, 604_800]);
         assert_eq!(c.web_dir, None);
+        assert_eq!(c.metrics_listen, None, "no metrics listener by default");
+    }
+
+    #[test]
+    fn metrics_listen_comes_from_the_flag_or_the_file() {
+        let c = parse(&["--metrics-listen", "127.0.0.1:9100"]).unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "metrics-listen = \"[::1]:9101\"\n").unwrap();
+        let p = path.to_str().unwrap();
+        let c = parse(&["--config", p]).unwrap();
+        assert_eq!(c.metrics_listen, Some("[::1]:9101".parse().unwrap()));
+        let c = parse(&["--config", p, "--metrics-listen", "0.0.0.0:9102"]).unwrap();
+        assert_eq!(c.metrics_listen, Some("0.0.0.0:9102".parse().unwrap()));
+        let err = parse(&[
+            "--listen",
+            "127.0.0.1:8080",
+            "--metrics-listen",
+            "127.0.0.1:8080",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("--metrics-listen 127.0.0.1:8080"), "{err}");
+        assert!(parse(&["--metrics-listen", "localhost"]).is_err());
     }
 
     #[test]

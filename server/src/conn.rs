@@ -20,6 +20,8 @@
 //! - **Shutdown.** When asked, the loop stops accepting, closes the listener and asks every
 //!   connection to finish gracefully; the caller ([`crate::serve`]) decides how long to
 //!   wait, and then cuts the rest.
+//! - **Metrics.** On the main listener, open connections and refused ones (`busy`) are
+//!   counted in [`crate::metrics`]; the metrics listener runs the same loop uncounted.
 //!
 //! Handlers see the peer address as `ConnectInfo<SocketAddr>`.
 
@@ -52,6 +54,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Refused connections answered at once (each for at most [`REFUSAL_LINGER`]); beyond
 /// that, refused connections are simply closed.
@@ -173,11 +176,13 @@ struct Shared {
 
 /// Accepts connections on `listener` and serves `router` on them until `shutdown`
 /// resolves; then closes the listener, asks every connection to finish, and returns them.
+/// With `metrics`, open connections and refused ones (`busy`) are counted there.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     config: &Config,
     shutdown: impl Future<Output = ()>,
+    metrics: Option<Arc<Metrics>>,
 ) -> Connections {
     let mut h1 = http1::Builder::new();
     h1.timer(TokioTimer::new())
@@ -206,6 +211,7 @@ pub(crate) async fn serve(
     let caps = Arc::new(Caps::new(
         config.max_connections,
         config.max_connections_per_client,
+        metrics,
     ));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let busy = busy_response();
@@ -230,7 +236,7 @@ pub(crate) async fn serve(
             }
         };
         let Some(permit) = caps.admit(peer.ip()) else {
-            caps.warn_refused();
+            caps.refused();
             if let Ok(slot) = refusals.clone().try_acquire_owned() {
                 let answer = shared.tls.is_none().then(|| busy.clone());
                 tokio::spawn(async move {
@@ -452,6 +458,7 @@ struct Caps {
     max_per_client: usize,
     open: Mutex<Open>,
     last_warning: Mutex<Option<Instant>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 #[derive(Default)]
@@ -467,12 +474,13 @@ struct Permit {
 }
 
 impl Caps {
-    fn new(max_total: usize, max_per_client: usize) -> Self {
+    fn new(max_total: usize, max_per_client: usize, metrics: Option<Arc<Metrics>>) -> Self {
         Self {
             max_total,
             max_per_client,
             open: Mutex::default(),
             last_warning: Mutex::default(),
+            metrics,
         }
     }
 
@@ -489,14 +497,22 @@ impl Caps {
         }
         *mine += 1;
         open.total += 1;
+        if let Some(metrics) = &self.metrics {
+            metrics.connection_opened();
+        }
         Some(Permit {
             caps: self.clone(),
             client,
         })
     }
 
-    /// Logs that connections are being refused, at most once a minute (no addresses).
-    fn warn_refused(&self) {
+    /// Counts a refused connection, and logs that connections are being refused, at most
+    /// once a minute (no addresses).
+    fn refused(&self) {
+        if let Some(metrics) = &self.metrics {
+            let busy = ApiError::Busy;
+            metrics.rejected(busy.code(), busy.status());
+        }
         let mut last = self
             .last_warning
             .lock()
@@ -520,6 +536,9 @@ impl Drop for Permit {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         open.total = open.total.saturating_sub(1);
+        if let Some(metrics) = &self.caps.metrics {
+            metrics.connection_closed();
+        }
         if let Some(n) = open.per_client.get_mut(&self.client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -578,7 +597,7 @@ mod tests {
 
     #[test]
     fn caps_count_per_client_and_overall() {
-        let caps = Arc::new(Caps::new(3, 2));
+        let caps = Arc::new(Caps::new(3, 2, None));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         let b_same_64: IpAddr = "2001:db8::2".parse().unwrap();
@@ -596,7 +615,7 @@ mod tests {
 
     #[test]
     fn zero_means_no_cap() {
-        let caps = Arc::new(Caps::new(0, 0));
+        let caps = Arc::new(Caps::new(0, 0, None));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let permits: Vec<_> = (0..1000).map(|_| caps.admit(ip).unwrap()).collect();
         assert_eq!(caps.open.lock().unwrap().total, 1000);

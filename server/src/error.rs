@@ -162,10 +162,16 @@ impl ApiError {
     }
 }
 
+/// The code of the [`ApiError`] a response answers, set as a response extension so the
+/// request middleware can count it in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let mut response = (self.status(), axum::Json(self.body())).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         let headers = response.headers_mut();
         match &self {
             Self::Unauthorized { nonce: Some(nonce) } => {

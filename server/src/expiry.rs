@@ -77,7 +77,9 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
 pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        match sweep_once(&state).await {
+        let result = sweep_once(&state).await;
+        state.metrics.sweep_done(result.as_ref().ok());
+        match result {
             Ok(r) if r != SweepReport::default() => tracing::info!(
                 expired = r.expired,
                 blobs_deleted = r.blobs_deleted,

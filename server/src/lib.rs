@@ -16,6 +16,7 @@
 //! - [`expiry`]: the sweeper that reclaims the space of expired and finished files.
 //! - [`admin`]: the operator's commands on reported files (`sealdrop-server admin`).
 //! - [`upload_auth`]: who may upload (`--upload-auth`): users, tokens, daily quotas.
+//! - [`metrics`]: the server's own metrics for Prometheus (`--metrics-listen`).
 //! - [`clock`]: wall-clock time, injectable for tests.
 #![cfg_attr(
     not(test),
@@ -31,6 +32,7 @@ pub mod error;
 pub mod expiry;
 pub mod http;
 pub mod meta;
+pub mod metrics;
 pub mod state;
 pub mod storage;
 pub mod upload_auth;
@@ -116,28 +118,22 @@ async fn open_stores(
         upload_auth::UploadAuth::load(&config)
             .context("cannot load the upload credentials of --upload-auth")?,
     );
-    Ok(AppState {
-        config: Arc::new(config),
-        meta,
-        blobs,
-        clock,
-        sweeper: Arc::new(tokio::sync::Notify::new()),
-        transfers: tokio_util::task::TaskTracker::new(),
-        upload_auth,
-    })
+    Ok(AppState::new(config, meta, blobs, clock, upload_auth))
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then stops accepting, lets
 /// running transfers finish for `config.shutdown_grace`, and cuts the rest (their pending
-/// uploads are discarded).
+/// uploads are discarded). With a `metrics_listener`, the metrics are answered there
+/// (see [`metrics`]) until the server has stopped.
 pub async fn run(
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
     let reloader = tokio::spawn(reload_on_hangup(Arc::clone(&state.upload_auth)));
-    let result = serve(listener, state, shutdown).await;
+    let result = serve_with_metrics(listener, metrics_listener, state, shutdown).await;
     reloader.abort();
     result
 }
@@ -169,19 +165,43 @@ async fn reload_on_hangup(auth: Arc<upload_auth::UploadAuth>) {
     let _ = auth;
 }
 
-/// Like [`run`], with stores and clock already made. The connection layer (caps,
-/// timeouts, TLS, HTTP versions) is described in [`conn`].
+/// Like [`run`], with stores and clock already made, and no metrics listener. The
+/// connection layer (caps, timeouts, TLS, HTTP versions) is described in [`conn`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(listener, None, state, shutdown).await
+}
+
+/// Like [`serve`], with the metrics answered on `metrics_listener` (see [`metrics`]):
+/// through the graceful shutdown, so the running transfers can be watched draining, and
+/// closed once the server has stopped.
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let grace = state.config.shutdown_grace;
     let transfers = state.transfers.clone();
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = metrics_listener.map(|listener| {
+        let registry = state.metrics.clone();
+        let config = state.config.clone();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = metrics_stopped.await;
+            };
+            metrics::serve(listener, registry, &config, stopped).await;
+        })
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx)));
     let config = state.config.clone();
-    let connections = conn::serve(listener, app(state), &config, shutdown).await;
+    let counted = Some(state.metrics.clone());
+    let connections = conn::serve(listener, app(state), &config, shutdown, counted).await;
     tracing::info!("shutting down: no new connections");
     let _ = stop_tx.send(true);
     let drained = async {
@@ -198,6 +218,10 @@ pub async fn serve(
         }
     }
     sweeper.abort();
+    let _ = metrics_stop.send(());
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
     Ok(())
 }
 

@@ -44,6 +44,20 @@ async fn start(config: Config) -> anyhow::Result<()> {
         "sealdrop-server {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    let metrics = match config.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+            tracing::info!(
+                metrics_listen = %listener.local_addr()?,
+                "serving metrics at http://{}/metrics",
+                listener.local_addr()?
+            );
+            Some(listener)
+        }
+    };
     if let Some(dir) = &config.web_dir {
         tracing::info!(
             web_dir = %dir.display(),
@@ -56,7 +70,7 @@ async fn start(config: Config) -> anyhow::Result<()> {
             config.base_url
         );
     }
-    sealdrop_server::run(listener, config, shutdown_signal()).await
+    sealdrop_server::run(listener, metrics, config, shutdown_signal()).await
 }
 
 fn init_logs(format: LogFormat) {

@@ -8,10 +8,12 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::meta::MetaStore;
+use crate::metrics::{Metrics, TimedBlobs, TimedMeta};
 use crate::storage::BlobStore;
 use crate::upload_auth::UploadAuth;
 
-/// The shared state of the server: configuration, stores, clock, sweeper wake-up.
+/// The shared state of the server: configuration, stores, clock, sweeper wake-up, metrics.
+/// Make one with [`AppState::new`], which times the stores' calls.
 #[derive(Clone)]
 pub struct AppState {
     /// The validated configuration.
@@ -29,6 +31,8 @@ pub struct AppState {
     pub transfers: TaskTracker,
     /// Who may upload (`--upload-auth`), and the daily usage of upload tokens.
     pub upload_auth: Arc<UploadAuth>,
+    /// The server's metrics (served with `--metrics-listen`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -40,6 +44,28 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The state of a server on these stores, with fresh metrics. Every call of the stores
+    /// goes through a wrapper that times it for the metrics.
+    pub fn new(
+        config: Config,
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        upload_auth: Arc<UploadAuth>,
+    ) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        Self {
+            config: Arc::new(config),
+            meta: Arc::new(TimedMeta::new(meta, metrics.clone())),
+            blobs: Arc::new(TimedBlobs::new(blobs, metrics.clone())),
+            clock,
+            sweeper: Arc::new(Notify::new()),
+            transfers: TaskTracker::new(),
+            upload_auth,
+            metrics,
+        }
+    }
+
     /// Deletes a blob whose row is already gone, then its tombstone. Failures are logged;
     /// the tombstone stays and the sweeper retries.
     pub async fn delete_blob(&self, blob_key: &str) {

@@ -12,6 +12,7 @@ mod conn;
 mod headers;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod report;
 mod router;
 mod scale;

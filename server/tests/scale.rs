@@ -48,15 +48,13 @@ async fn s3_store(s3: &S3Endpoint, bucket: &str) -> Arc<dyn BlobStore> {
 async fn instance(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::with_data_dir(dir.path());
-    TestServer::serve_state(AppState {
-        config: Arc::new(config),
+    TestServer::serve_state(AppState::new(
+        config,
         meta,
         blobs,
-        clock: Arc::new(SystemClock),
-        sweeper: Arc::new(tokio::sync::Notify::new()),
-        transfers: tokio_util::task::TaskTracker::new(),
-        upload_auth: Arc::new(sealdrop_server::upload_auth::UploadAuth::disabled()),
-    })
+        Arc::new(SystemClock),
+        Arc::new(sealdrop_server::upload_auth::UploadAuth::disabled()),
+    ))
     .await
 }
 

@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// A server running in this process on a free loopback port.
 pub struct TestServer {
     pub base: String,
+    /// `http://ADDR` of the metrics listener, when the server has one.
+    pub metrics: Option<String>,
     pub state: AppState,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -36,6 +38,23 @@ impl TestServer {
     /// Rate limits and the upload quota start off (every test runs from 127.0.0.1, many
     /// race): tests of the limits turn them on.
     pub async fn start_with(configure: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
+        Self::start_inner(configure, clock, false).await
+    }
+
+    /// Like [`Self::start_with`], with a metrics listener on another free loopback port
+    /// (its URL in `metrics`).
+    pub async fn start_with_metrics(
+        configure: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::start_inner(configure, clock, true).await
+    }
+
+    async fn start_inner(
+        configure: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+        with_metrics: bool,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -53,13 +72,28 @@ impl TestServer {
             "http"
         };
         let base = format!("{scheme}://{addr}");
+        let metrics_listener = if with_metrics {
+            Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        } else {
+            None
+        };
+        let metrics = metrics_listener
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().unwrap()));
+        config.metrics_listen = metrics_listener.as_ref().map(|l| l.local_addr().unwrap());
         let state = sealdrop_server::open_state(config, clock).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(sealdrop_server::serve(listener, state.clone(), async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(sealdrop_server::serve_with_metrics(
+            listener,
+            metrics_listener,
+            state.clone(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             base,
+            metrics,
             state,
             dir,
             stop: Some(tx),
@@ -85,6 +119,7 @@ impl TestServer {
         }));
         Self {
             base: format!("http://{addr}"),
+            metrics: None,
             state,
             dir: tempfile::tempdir().unwrap(),
             stop: Some(tx),

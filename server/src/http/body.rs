@@ -209,6 +209,32 @@ pub(crate) fn pace_error(err: &(dyn std::error::Error + 'static)) -> Option<Pace
     None
 }
 
+/// Whether a body could not be read because the client went away (the connection closed
+/// or reset before the body's end), rather than because of what it sent.
+pub(super) fn client_gone(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+        {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// The API error for a body that could not be read in full.
 pub(super) fn read_error(err: &axum::Error) -> ApiError {
     match pace_error(err) {

@@ -32,6 +32,7 @@ use super::limits::Limits;
 use super::{RawId, file_id, nonce_header, ttl, web};
 use crate::error::ApiError;
 use crate::meta::{Complete, FileRecord, Reserve};
+use crate::metrics::DownloadTracker;
 use crate::state::AppState;
 use crate::storage::BlobStream;
 
@@ -68,7 +69,12 @@ pub(super) async fn page(
             let page = web::download_page(&state, StatusCode::OK).await?;
             Ok((nonce_header(&record.file.nonce), page).into_response())
         }
-        None => web::download_page(&state, StatusCode::NOT_FOUND).await,
+        None => {
+            let mut page = web::download_page(&state, StatusCode::NOT_FOUND).await?;
+            let code = ApiError::NotFound.code();
+            page.extensions_mut().insert(crate::error::ErrorCode(code));
+            Ok(page)
+        }
     }
 }
 
@@ -182,7 +188,7 @@ pub(super) async fn download(
         return Err(ApiError::NotFound);
     };
     let len = blob.len;
-    let chunks = counted(blob.stream, len, guard);
+    let chunks = counted(blob.stream, len, guard, state.metrics.download_started());
     let body = Body::from_stream(on_demand(chunks, state.config.download_idle_timeout));
     let response = (
         nonce_header(&nonce),
@@ -234,6 +240,8 @@ struct Transfer {
     len: u64,
     sent: u64,
     guard: Reservation,
+    /// Counts the bytes and the outcome in the metrics.
+    tracker: DownloadTracker,
     last_renew: Instant,
     finished: bool,
 }
@@ -243,16 +251,20 @@ fn interrupted(msg: &'static str) -> std::io::Error {
 }
 
 /// Streams the blob, renewing the reservation, and settles it before the last chunk.
+/// `tracker` counts the chunks handed on, and the download as completed when the store
+/// counted it (aborted if the stream is dropped before).
 fn counted(
     blob: BlobStream,
     len: u64,
     guard: Reservation,
+    tracker: DownloadTracker,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
     let transfer = Transfer {
         blob,
         len,
         sent: 0,
         guard,
+        tracker,
         last_renew: Instant::now(),
         finished: false,
     };
@@ -292,10 +304,14 @@ fn counted(
             return match settled {
                 Ok(Complete::Counted) => {
                     t.guard.settled = true;
+                    t.tracker.completed();
+                    t.tracker.sent(chunk.len());
                     Some((Ok(chunk), t))
                 }
                 Ok(Complete::Last { blob_key }) => {
                     t.guard.settled = true;
+                    t.tracker.completed();
+                    t.tracker.sent(chunk.len());
                     state.delete_blob_later(blob_key);
                     Some((Ok(chunk), t))
                 }
@@ -329,6 +345,7 @@ fn counted(
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "renewing a lease failed"),
             }
         }
+        t.tracker.sent(chunk.len());
         Some((Ok(chunk), t))
     })
 }

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         limits: limits.clone(),
         log_client_ip: c.log_client_ip,
         hsts: c.base_url.starts_with("https://"),
+        metrics: state.metrics.clone(),
     };
     Router::new()
         .route("/", get(web::index))
@@ -115,6 +116,8 @@ struct Context {
     log_client_ip: bool,
     /// The base URL is https: send `Strict-Transport-Security`.
     hsts: bool,
+    /// Where error answers are counted.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The `Cache-Control` of API answers, and of everything whose handler set none.
@@ -133,8 +136,9 @@ fn is_api(path: &str) -> bool {
 /// Finds the client ([`client::ClientIp`], set as a request extension with the
 /// [`limits::Limits`]), gives every request an id (uuid v7, in `X-Request-Id` and in
 /// every log line of the request), logs one line per request without headers, query,
-/// body or (unless `--log-client-ip`) IP address, and sets the security headers of every
-/// response.
+/// body or (unless `--log-client-ip`) IP address, counts error answers in the metrics
+/// (by their [`ErrorCode`](crate::error::ErrorCode), else as `other`), and sets the
+/// security headers of every response.
 ///
 /// The content security policy allows scripts, styles, images, workers, the manifest
 /// and fetches from this origin only, and nothing inline: the web client has no inline
@@ -172,6 +176,16 @@ async fn request_context(State(cx): State<Context>, mut req: Request, next: Next
             "answered"
         );
     });
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let code = response
+            .extensions()
+            .get::<crate::error::ErrorCode>()
+            .map_or("other", |c| c.0);
+        if code != crate::metrics::DISCONNECTED {
+            cx.metrics.rejected(code, status);
+        }
+    }
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         headers.insert(HeaderName::from_static("x-request-id"), v);

@@ -29,12 +29,13 @@ use sealdrop_protocol::auth::{self, OwnerToken, b64u};
 use sealdrop_protocol::ece;
 use tracing::Instrument;
 
-use super::body::{Pace, read_error};
+use super::body::{Pace, client_gone, read_error};
 use super::client::ClientIp;
 use super::limits::Limits;
 use super::nonce_header;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::meta::NewFile;
+use crate::metrics::{DISCONNECTED, Metrics, Route};
 use crate::state::AppState;
 use crate::storage::BlobWriter;
 use crate::upload_auth::{Charge, Gate, Grant};
@@ -122,6 +123,8 @@ struct Quota {
 /// charged to a token's daily quota back).
 struct Pending {
     quota: Quota,
+    /// Where the bytes received are counted.
+    metrics: Arc<Metrics>,
     id: FileId,
     owner: OwnerToken,
     blob_key: String,
@@ -168,6 +171,7 @@ impl Pending {
         let writer = state.blobs.begin(&blob_key).await?;
         Ok(Self {
             quota,
+            metrics: state.metrics.clone(),
             id,
             owner,
             blob_key,
@@ -192,6 +196,7 @@ impl Pending {
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<(), ApiError> {
+        self.metrics.received(chunk.len() as u64);
         self.written = self.written.saturating_add(chunk.len() as u64);
         if self.written > self.limit {
             return Err(std::mem::replace(
@@ -312,6 +317,7 @@ async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate, quota: Q
         Err(None) => return, // the client went away; nothing to answer
         Err(Some(err)) => {
             err.log();
+            state.metrics.rejected(err.code(), err.status());
             WsStatus::Error {
                 error: err.status().as_u16(),
                 message: Some(err.to_string()),
@@ -386,6 +392,26 @@ async fn ws_upload(
         request.dlimit.map(u64::from),
     )?;
     let mut pending = Pending::begin(state, params, grant, None, quota).await?;
+    let upload = state.metrics.upload_started(Route::Ws);
+    let result = match ws_receive(socket, state, &mut pending, &mut pace).await {
+        Ok(()) => pending.commit(state).await.map(drop).map_err(Some),
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(()) => upload.completed(),
+        Err(Some(e)) => upload.failed(e.code()),
+        Err(None) => upload.failed(DISCONNECTED),
+    }
+    result
+}
+
+/// Answers the upload's id, then writes the binary messages until the end marker.
+async fn ws_receive(
+    socket: &mut WebSocket,
+    state: &AppState,
+    pending: &mut Pending,
+    pace: &mut Pace,
+) -> Result<(), Option<ApiError>> {
     let answer = serde_json::to_string(&pending.response(state))
         .map_err(|e| Some(ApiError::Internal(e.into())))?;
     socket
@@ -393,8 +419,8 @@ async fn ws_upload(
         .await
         .map_err(|_| None)?;
     loop {
-        match next_message(socket, &mut pace).await? {
-            Message::Binary(data) if data.as_ref() == api::WS_END_MARKER => break,
+        match next_message(socket, pace).await? {
+            Message::Binary(data) if data.as_ref() == api::WS_END_MARKER => return Ok(()),
             Message::Binary(data) => pending.write(data).await?,
             Message::Ping(_) | Message::Pong(_) => {}
             _ => {
@@ -404,8 +430,6 @@ async fn ws_upload(
             }
         }
     }
-    pending.commit(state).await?;
-    Ok(())
 }
 
 /// `POST /api/upload`: the ciphertext as the request body, for scripts and proxies that
@@ -440,17 +464,41 @@ pub(super) async fn http(
     let announced = number(header::CONTENT_LENGTH.as_str())?;
     let mut pending =
         Pending::begin(&state, params, grant, announced, Quota { limits, client }).await?;
-    let mut stream = body.into_data_stream();
-    while let Some(next) = stream.next().await {
-        match next {
-            Ok(chunk) => pending.write(chunk).await?,
-            Err(e) => return Err(read_error(&e)),
-        }
-    }
+    let upload = state.metrics.upload_started(Route::Http);
     let mut answer = pending.response(&state);
     answer.owner = Some(answer.owner_token.clone());
-    let nonce = pending.commit(&state).await?;
-    Ok((nonce_header(&nonce), Json(answer)).into_response())
+    // The error, and its reason in the metrics.
+    let result = async {
+        let mut stream = body.into_data_stream();
+        while let Some(next) = stream.next().await {
+            match next {
+                Ok(chunk) => pending.write(chunk).await.map_err(|e| (e, None))?,
+                Err(e) => {
+                    let gone = client_gone(&e).then_some(DISCONNECTED);
+                    return Err((read_error(&e), gone));
+                }
+            }
+        }
+        pending.commit(&state).await.map_err(|e| (e, None))
+    }
+    .await;
+    match result {
+        Ok(nonce) => {
+            upload.completed();
+            Ok((nonce_header(&nonce), Json(answer)).into_response())
+        }
+        Err((e, Some(reason))) => {
+            // Nobody reads the answer: it is no rejection either.
+            upload.failed(reason);
+            let mut response = e.into_response();
+            response.extensions_mut().insert(ErrorCode(reason));
+            Ok(response)
+        }
+        Err((e, None)) => {
+            upload.failed(e.code());
+            Err(e)
+        }
+    }
 }
 
 /// The share's auth key on the HTTP route: `X-Auth-Key`, else the `Authorization` value
