@@ -442,3 +442,38 @@ async fn metrics_have_a_listener_of_their_own_that_stops_with_the_server() {
         .await;
     assert!(gone.is_err(), "the metrics listener outlived the server");
 }
+
+#[tokio::test]
+async fn open_connections_and_refusals_at_the_cap_are_counted() {
+    let server =
+        TestServer::start_with_metrics(|c| c.max_connections = 2, Arc::new(SystemClock)).await;
+    let metrics = server.metrics.clone().unwrap();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let held = [
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+    ];
+    scrape_until(&metrics, "two connections open", |s| {
+        s.get("sealdrop_connections_open") == 2.0
+    })
+    .await;
+    // The metrics listener has caps of its own: scraping never counts here.
+    let refused = raw_status(
+        &server.base,
+        "GET /config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(refused, 503);
+    drop(held);
+    let s = scrape_until(&metrics, "the connections closed", |s| {
+        s.get("sealdrop_connections_open") == 0.0
+    })
+    .await;
+    assert_eq!(
+        s.series("sealdrop_rejected_requests_total"),
+        [(
+            "sealdrop_rejected_requests_total{reason=\"busy\",class=\"5xx\"}".to_owned(),
+            1.0
+        )]
+    );
+}

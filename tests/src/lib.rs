@@ -61,7 +61,7 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// A free loopback port (bound then released; the server binds it right after).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address").port()
 }

@@ -7,6 +7,7 @@
 mod campaign;
 mod ffsend;
 mod lifecycle;
+mod metrics;
 mod multi;
 mod owner;
 mod password;

@@ -13,6 +13,11 @@
 //! Every chunk is also counted against the client's own upload quota ([`super::limits`])
 //! as it arrives (and, unlike a token's quota, not given back when the upload fails); an
 //! upload whose `Content-Length` would not fit is refused before its body is read.
+//!
+//! The metrics count an upload as started once its pending blob is open, and then as
+//! completed or failed exactly once: by the code of the error answered, or as
+//! `disconnected` when the client went away (a guard counts an upload whose task ends
+//! without saying). Refusals before that are only rejected requests.
 
 use std::sync::Arc;
 

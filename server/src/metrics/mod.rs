@@ -2,10 +2,10 @@
 //!
 //! With `--metrics-listen ADDR` (off by default) the server answers `GET /metrics` on a
 //! second, plain-HTTP listener ([`crate::serve_with_metrics`]), with the connection
-//! layer's caps and timeouts; any other path there is the JSON 404. The main listener
-//! never serves them, so a reverse proxy that forwards everything cannot publish them by
-//! accident. The metrics listener keeps answering while a graceful shutdown lets the
-//! running transfers finish, and stops with the server.
+//! layer's timeouts and a cap of 32 connections; any other path there is the JSON 404.
+//! The main listener never serves them, so a reverse proxy that forwards everything
+//! cannot publish them by accident. The metrics listener keeps answering while a graceful
+//! shutdown lets the running transfers finish, and stops with the server.
 //!
 //! Every label has a small fixed set of values (routes, error codes, operation names):
 //! never an id, key, token, client address or path. Counters and gauges are atomics, and
@@ -565,9 +565,12 @@ async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
     }
 }
 
-/// Serves [`router`] on `listener` (plain HTTP, the connection layer's caps and timeouts)
-/// until `shutdown` resolves; then lets its connections finish for a second and closes
-/// them.
+/// Most connections open at once on the metrics listener (a scraper needs one).
+const MAX_METRICS_CONNECTIONS: usize = 32;
+
+/// Serves [`router`] on `listener` (plain HTTP, the connection layer's timeouts, at most
+/// [`MAX_METRICS_CONNECTIONS`] connections) until `shutdown` resolves; then lets its
+/// connections finish for a second and closes them.
 pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
@@ -576,6 +579,8 @@ pub(crate) async fn serve(
 ) {
     let mut config = config.clone();
     config.tls = None;
+    config.max_connections = MAX_METRICS_CONNECTIONS;
+    config.max_connections_per_client = 0;
     let connections = crate::conn::serve(listener, router(metrics), &config, shutdown, None).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), connections.finished()).await;
     connections.cut().await;
