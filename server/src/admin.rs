@@ -14,6 +14,10 @@
 //!
 //! `ID` may also be a whole share link: only its id is used (and never printed).
 //!
+//! And one command for deployments: `s3-setup` creates the bucket of
+//! `--storage s3://BUCKET[/PREFIX]` if it is missing and puts sealdrop's lifecycle rules on
+//! it ([`crate::storage::s3::setup`]); it needs no metadata store, and is idempotent.
+//!
 //! Errors are one sentence on standard error. Exit codes: 0 done, 1 no such (or no such
 //! held) file, 2 bad usage or configuration (with SQLite, a data directory without a
 //! database: the commands never create an empty store), 3 a store failed.
@@ -62,6 +66,11 @@ pub enum AdminCommand {
         #[arg(long, value_name = "DURATION", default_value = "1h")]
         grace: Seconds,
     },
+    /// Prepare the S3 bucket of --storage: create it if it is missing, and put sealdrop's
+    /// lifecycle rules on it (expire each `<days>-` key prefix a day after its longest
+    /// life, abort incomplete multipart uploads), keeping rules of others. Idempotent;
+    /// needs no metadata store.
+    S3Setup,
 }
 
 /// A failed admin command: one sentence, and its exit code.
@@ -94,6 +103,9 @@ impl AdminError {
 pub async fn main(config: Config, args: AdminArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let result = async {
+        if let AdminCommand::S3Setup = args.command {
+            return s3_setup(&config, args.json, &mut stdout.lock()).await;
+        }
         // A wrong directory must not quietly get an empty store of its own.
         if config.meta == MetaConfig::Sqlite {
             let path = config.data_dir.join("meta.sqlite");
@@ -170,6 +182,7 @@ pub async fn run(
             };
             write(out, &text)
         }
+        AdminCommand::S3Setup => s3_setup(&state.config, args.json, out).await,
         AdminCommand::Restore { id, grace } => {
             let id = parse_id(id)?;
             let expires_at = restore(state, &id, Duration::from_secs(grace.0)).await?;
@@ -191,6 +204,32 @@ pub async fn run(
             write(out, &text)
         }
     }
+}
+
+/// `s3-setup`: the bucket and lifecycle rules of `config`'s S3 store.
+pub async fn s3_setup(config: &Config, json: bool, out: &mut dyn Write) -> Result<(), AdminError> {
+    use crate::storage::s3::setup;
+    let crate::config::StorageConfig::S3(s3) = &config.storage else {
+        return Err(AdminError::Config(
+            "s3-setup needs an S3 store: set --storage s3://BUCKET[/PREFIX] (before `admin`)"
+                .to_owned(),
+        ));
+    };
+    let longest_upload = (config.min_upload_rate > 0).then(|| {
+        (config.max_encrypted_size / config.min_upload_rate)
+            .saturating_add(config.min_upload_rate_grace.as_secs())
+    });
+    let wanted = setup::wanted_rules(&s3.prefix, config.max_expiry, longest_upload)
+        .map_err(AdminError::Config)?;
+    let report = setup::setup(s3, &wanted).await?;
+    let text = if json {
+        format!("{}\n", report.json())
+    } else {
+        report.text()
+    };
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| AdminError::Store(anyhow::anyhow!("cannot write the output: {e}")))
 }
 
 /// What [`take_down`] did.

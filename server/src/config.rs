@@ -43,6 +43,10 @@ pub enum Command {
     /// (the same options, environment and --config file as the server; put options before
     /// `admin`) and work while the server runs.
     Admin(crate::admin::AdminArgs),
+    /// Ask the running server whether it is healthy (GET /__heartbeat__, which checks the
+    /// stores): exit 0 if it is, 1 if not. For container health checks; it reads the same
+    /// configuration to find the server (put options before `healthcheck`).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// Every setting, each optional so layers can be merged. Field docs are the `--help` text.
@@ -98,6 +102,22 @@ pub struct Settings {
     /// size × this [default: 2].
     #[arg(long, env = "SEALDROP_S3_PARTS_IN_FLIGHT", value_name = "N")]
     pub s3_parts_in_flight: Option<usize>,
+
+    /// A file holding the S3 access key id (a Docker or Kubernetes secret, a systemd
+    /// credential); needs --s3-secret-access-key-file. Without both, credentials come
+    /// from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, …) [default: none].
+    #[arg(long, env = "SEALDROP_S3_ACCESS_KEY_ID_FILE", value_name = "FILE")]
+    pub s3_access_key_id_file: Option<PathBuf>,
+
+    /// A file holding the S3 secret access key; needs --s3-access-key-id-file
+    /// [default: none].
+    #[arg(long, env = "SEALDROP_S3_SECRET_ACCESS_KEY_FILE", value_name = "FILE")]
+    pub s3_secret_access_key_file: Option<PathBuf>,
+
+    /// A file holding the Redis password, for a --meta redis:// URL without one (a Docker
+    /// or Kubernetes secret, a systemd credential) [default: none].
+    #[arg(long, env = "SEALDROP_REDIS_PASSWORD_FILE", value_name = "FILE")]
+    pub redis_password_file: Option<PathBuf>,
 
     /// Largest file (plaintext) accepted, in bytes or with a unit: 2.5GiB, 500MB
     /// [default: 2.5GiB].
@@ -579,6 +599,27 @@ pub struct S3Config {
     pub part_size: usize,
     /// Parts of one upload in flight at once.
     pub parts_in_flight: usize,
+    /// Credentials read from `--s3-access-key-id-file` and `--s3-secret-access-key-file`;
+    /// `None`: the standard AWS chain.
+    pub credentials: Option<S3Credentials>,
+}
+
+/// S3 credentials read from files. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The metadata store to use.
@@ -764,13 +805,17 @@ impl Config {
                     region: s.s3_region.clone(),
                     part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
                     parts_in_flight,
+                    credentials: s3_credentials(
+                        s.s3_access_key_id_file.as_deref(),
+                        s.s3_secret_access_key_file.as_deref(),
+                    )?,
                 })
             }
         };
         let meta = match s.meta.as_deref().map(str::trim) {
             None | Some("" | "sqlite") => MetaConfig::Sqlite,
             Some(uri) if uri.starts_with("redis://") || uri.starts_with("rediss://") => {
-                MetaConfig::Redis(uri.to_owned())
+                MetaConfig::Redis(with_redis_password(uri, s.redis_password_file.as_deref())?)
             }
             Some(_) => {
                 return Err(invalid(
@@ -926,6 +971,11 @@ impl Settings {
             s3_path_style: self.s3_path_style.or(other.s3_path_style),
             s3_part_size: self.s3_part_size.or(other.s3_part_size),
             s3_parts_in_flight: self.s3_parts_in_flight.or(other.s3_parts_in_flight),
+            s3_access_key_id_file: self.s3_access_key_id_file.or(other.s3_access_key_id_file),
+            s3_secret_access_key_file: self
+                .s3_secret_access_key_file
+                .or(other.s3_secret_access_key_file),
+            redis_password_file: self.redis_password_file.or(other.redis_password_file),
             max_file_size: self.max_file_size.or(other.max_file_size),
             expiry_choices: self.expiry_choices.or(other.expiry_choices),
             default_expiry: self.default_expiry.or(other.default_expiry),
@@ -966,6 +1016,83 @@ impl Settings {
             owner_rate: self.owner_rate.or(other.owner_rate),
         }
     }
+}
+
+/// Largest secret file (`--s3-*-file`, `--redis-password-file`).
+const MAX_SECRET_FILE: u64 = 4096;
+
+/// Reads a secret from `path` (the option `flag`): UTF-8 text of at most 4 KiB, without
+/// surrounding whitespace (the newline editors and `echo` add), not empty. Errors name the
+/// file, never its contents.
+fn read_secret_file(flag: &str, path: &std::path::Path) -> Result<String, ConfigError> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        invalid(format!("{flag} {} cannot be read: {e}", path.display()))
+    };
+    let len = std::fs::metadata(path).map_err(|e| cannot(&e))?.len();
+    if len > MAX_SECRET_FILE {
+        return Err(invalid(format!(
+            "{flag} {} is larger than 4 KiB: it should hold the secret alone",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| cannot(&e))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| invalid(format!("{flag} {} is not UTF-8 text", path.display())))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(invalid(format!("{flag} {} is empty", path.display())));
+    }
+    if secret.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{flag} {} holds more than one line: it should hold the secret alone",
+            path.display()
+        )));
+    }
+    Ok(secret.to_owned())
+}
+
+/// The S3 credentials of `--s3-access-key-id-file` and `--s3-secret-access-key-file`,
+/// which go together.
+fn s3_credentials(
+    id_file: Option<&std::path::Path>,
+    secret_file: Option<&std::path::Path>,
+) -> Result<Option<S3Credentials>, ConfigError> {
+    fn present(p: Option<&std::path::Path>) -> Option<&std::path::Path> {
+        p.filter(|p| !p.as_os_str().is_empty())
+    }
+    match (present(id_file), present(secret_file)) {
+        (None, None) => Ok(None),
+        (Some(id), Some(secret)) => Ok(Some(S3Credentials {
+            access_key_id: read_secret_file("--s3-access-key-id-file", id)?,
+            secret_access_key: read_secret_file("--s3-secret-access-key-file", secret)?,
+        })),
+        _ => Err(invalid(
+            "--s3-access-key-id-file and --s3-secret-access-key-file go together: set both \
+             or neither (then the AWS environment's credentials are used)",
+        )),
+    }
+}
+
+/// `uri` with the password of `--redis-password-file` in it, if given.
+fn with_redis_password(uri: &str, file: Option<&std::path::Path>) -> Result<String, ConfigError> {
+    let Some(file) = file.filter(|f| !f.as_os_str().is_empty()) else {
+        return Ok(uri.to_owned());
+    };
+    let password = read_secret_file("--redis-password-file", file)?;
+    // Messages never quote the URL: it may hold a password.
+    let mut url = url::Url::parse(uri).map_err(|_| {
+        invalid("--meta is not a valid redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] URL")
+    })?;
+    if url.password().is_some() {
+        return Err(invalid(
+            "the Redis password is set twice: in the --meta URL and in --redis-password-file; \
+             keep one",
+        ));
+    }
+    url.set_password(Some(&password)).map_err(|()| {
+        invalid("--meta needs a host to take the password of --redis-password-file")
+    })?;
+    Ok(url.to_string())
 }
 
 /// Reads `--legal-notice-file`: UTF-8 text of at most [`MAX_LEGAL_NOTICE`] bytes.
@@ -1227,6 +1354,139 @@ mod tests {
         std::fs::write(&path, "no-such-option = 1\n").unwrap();
         let err = parse(&["--config", p]).unwrap_err().to_string();
         assert!(err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn s3_credentials_come_from_files_and_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = dir.path().join("id");
+        let secret = dir.path().join("secret");
+        std::fs::write(&id, "sealdrop\n").unwrap();
+        std::fs::write(&secret, "  s3cr3t-value-0123456789\r\n").unwrap();
+        let (id_p, secret_p) = (id.to_str().unwrap(), secret.to_str().unwrap());
+        let with = |extra: &[&str]| {
+            let mut args = vec!["--storage", "s3://b"];
+            args.extend_from_slice(extra);
+            parse(&args)
+        };
+        let c = with(&[
+            "--s3-access-key-id-file",
+            id_p,
+            "--s3-secret-access-key-file",
+            secret_p,
+        ])
+        .unwrap();
+        let StorageConfig::S3(s3) = &c.storage else {
+            panic!("not s3")
+        };
+        let creds = s3.credentials.as_ref().unwrap();
+        assert_eq!(creds.access_key_id, "sealdrop");
+        assert_eq!(creds.secret_access_key, "s3cr3t-value-0123456789");
+        assert!(!format!("{c:?}").contains("s3cr3t"), "no secret in Debug");
+        // Without the files: the AWS chain.
+        let StorageConfig::S3(s3) = with(&[]).unwrap().storage else {
+            panic!("not s3")
+        };
+        assert_eq!(s3.credentials, None);
+        // One without the other, an empty file, a missing file, a file of two lines.
+        let err = with(&["--s3-access-key-id-file", id_p]).unwrap_err();
+        assert!(err.to_string().contains("go together"), "{err}");
+        std::fs::write(&secret, "\n").unwrap();
+        let err = with(&[
+            "--s3-access-key-id-file",
+            id_p,
+            "--s3-secret-access-key-file",
+            secret_p,
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--s3-secret-access-key-file") && err.contains("empty"),
+            "{err}"
+        );
+        std::fs::write(&secret, "first-secret\nsecond-secret\n").unwrap();
+        let err = with(&[
+            "--s3-access-key-id-file",
+            id_p,
+            "--s3-secret-access-key-file",
+            secret_p,
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("more than one line") && !err.contains("secret\n"),
+            "{err}"
+        );
+        assert!(!err.contains("first-secret"), "{err}");
+        let err = with(&[
+            "--s3-access-key-id-file",
+            "/no/such/sealdrop/id",
+            "--s3-secret-access-key-file",
+            secret_p,
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot be read"), "{err}");
+        // The same from the TOML file; ignored with the local store.
+        let toml = dir.path().join("c.toml");
+        std::fs::write(&secret, "from-toml-secret").unwrap();
+        std::fs::write(
+            &toml,
+            format!(
+                "storage = \"s3://b/p\"\ns3-access-key-id-file = {id_p:?}\n\
+                 s3-secret-access-key-file = {secret_p:?}\n"
+            ),
+        )
+        .unwrap();
+        let c = parse(&["--config", toml.to_str().unwrap()]).unwrap();
+        let StorageConfig::S3(s3) = c.storage else {
+            panic!("not s3")
+        };
+        assert_eq!(
+            s3.credentials.unwrap().secret_access_key,
+            "from-toml-secret"
+        );
+        assert!(parse(&["--s3-access-key-id-file", "/no/such/sealdrop/id"]).is_ok());
+    }
+
+    #[test]
+    fn the_redis_password_file_goes_into_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("redis_password");
+        std::fs::write(&file, "p@ss/w:rd\n").unwrap();
+        let f = file.to_str().unwrap();
+        let c = parse(&["--meta", "redis://redis:6379/0", "--redis-password-file", f]).unwrap();
+        let MetaConfig::Redis(url) = &c.meta else {
+            panic!("not redis")
+        };
+        assert_eq!(url, "redis://:p%40ss%2Fw%3Ard@redis:6379/0");
+        // The redis crate reads it back as written.
+        let info = redis::Client::open(url.as_str()).unwrap();
+        assert_eq!(
+            info.get_connection_info().redis_settings().password(),
+            Some("p@ss/w:rd")
+        );
+        let c = parse(&[
+            "--meta",
+            "redis://alice@redis/2",
+            "--redis-password-file",
+            f,
+        ])
+        .unwrap();
+        assert_eq!(
+            c.meta,
+            MetaConfig::Redis("redis://alice:p%40ss%2Fw%3Ard@redis/2".into())
+        );
+        let err = parse(&["--meta", "redis://:x@redis/0", "--redis-password-file", f])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set twice") && !err.contains("p@ss"), "{err}");
+        // Ignored with SQLite, like the other store's options.
+        assert_eq!(
+            parse(&["--redis-password-file", "/no/such/file"])
+                .unwrap()
+                .meta,
+            MetaConfig::Sqlite
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! - [`storage`]: the [`storage::BlobStore`] trait; local directory and S3 implementations.
 //! - [`meta`]: the [`meta::MetaStore`] trait; SQLite and Redis implementations.
 //! - [`expiry`]: the sweeper that reclaims the space of expired and finished files.
-//! - [`admin`]: the operator's commands on reported files (`sealdrop-server admin`).
+//! - [`admin`]: the operator's commands on reported files and the S3 bucket's set-up
+//!   (`sealdrop-server admin`).
+//! - [`healthcheck`]: `sealdrop-server healthcheck`, a health probe for containers.
 //! - [`upload_auth`]: who may upload (`--upload-auth`): users, tokens, daily quotas.
 //! - [`metrics`]: the server's own metrics for Prometheus (`--metrics-listen`).
 //! - [`clock`]: wall-clock time, injectable for tests.
@@ -30,6 +32,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod expiry;
+pub mod healthcheck;
 pub mod http;
 pub mod meta;
 pub mod metrics;

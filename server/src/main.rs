@@ -1,5 +1,5 @@
 //! `sealdrop-server`: parse the configuration, set up logs, bind, run; or run an `admin`
-//! command on the configured stores.
+//! command on the configured stores, or a `healthcheck` of the running server.
 
 use anyhow::Context;
 use clap::Parser;
@@ -19,8 +19,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Some(Command::Admin(admin)) = command {
-        return sealdrop_server::admin::main(config, admin).await;
+    match command {
+        Some(Command::Admin(admin)) => return sealdrop_server::admin::main(config, admin).await,
+        Some(Command::Healthcheck(check)) => {
+            return sealdrop_server::healthcheck::main(config, check).await;
+        }
+        None => {}
     }
     init_logs(config.log_format);
     match start(config).await {

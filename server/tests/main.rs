@@ -10,6 +10,8 @@ mod api;
 mod bad_input;
 mod conn;
 mod headers;
+mod healthcheck;
+mod infra;
 mod lifecycle;
 mod limits;
 mod metrics;

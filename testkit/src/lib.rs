@@ -100,7 +100,8 @@ impl Process {
         }
     }
 
-    fn child_mut(&mut self) -> &mut Child {
+    /// The child process (to wait for its port with [`wait_for_port`]).
+    pub fn child(&mut self) -> &mut Child {
         self.child.as_mut().expect("process already killed")
     }
 }
@@ -129,6 +130,16 @@ impl Redis {
 
     /// Starts `redis-server` on `port` (to restart one after [`Redis::stop`]).
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts `redis-server` on a free port, requiring `password` (`requirepass`); the
+    /// URL holds no password.
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_with(free_port(), &["--requirepass", password])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         let bin = find_tool(
             "SEALDROP_REDIS_SERVER",
             &[PathBuf::from("/usr/bin/redis-server")],
@@ -137,6 +148,7 @@ impl Redis {
         let child = Command::new(bin)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -144,7 +156,7 @@ impl Redis {
         let mut process = Process::new(child);
         wait_for_port(
             SocketAddr::from(([127, 0, 0, 1], port)),
-            process.child_mut(),
+            process.child(),
             "redis-server",
         );
         Self {
@@ -226,7 +238,7 @@ impl Moto {
         let mut process = Process::new(child);
         wait_for_port(
             SocketAddr::from(([127, 0, 0, 1], port)),
-            process.child_mut(),
+            process.child(),
             "moto_server",
         );
         Self {
@@ -391,7 +403,7 @@ admin_token = "{admin_token}"
         for port in [rpc_port, port] {
             wait_for_port(
                 SocketAddr::from(([127, 0, 0, 1], port)),
-                process.child_mut(),
+                process.child(),
                 "garage",
             );
         }

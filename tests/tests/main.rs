@@ -6,11 +6,13 @@
 
 mod campaign;
 mod ffsend;
+mod infra;
 mod lifecycle;
 mod metrics;
 mod multi;
 mod owner;
 mod password;
+mod proxies;
 mod report;
 mod roundtrip;
 mod s3;

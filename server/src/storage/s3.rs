@@ -105,6 +105,8 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 
 use super::{BlobReader, BlobResult, BlobStore, BlobWriter};
+
+pub mod setup;
 use crate::config::S3Config;
 
 /// Smallest part S3 accepts (every part but the last).
@@ -168,46 +170,18 @@ struct PendingState {
 }
 
 impl S3Store {
-    /// Connects with credentials from the standard AWS chain (environment, profile, …),
-    /// the region from the configuration, the environment or `us-east-1`, then checks
-    /// that the bucket is reachable and writable ([`BlobStore::ping`]).
+    /// Connects with the credentials of the configuration's files
+    /// (`--s3-access-key-id-file`, `--s3-secret-access-key-file`), else from the standard
+    /// AWS chain (environment, profile, …), the region from the configuration, the
+    /// environment or `us-east-1`, then checks that the bucket is reachable and writable
+    /// ([`BlobStore::ping`]).
     ///
     /// Fails with one sentence naming the bucket and the cause (unreachable endpoint, no
     /// such bucket, access denied, no credentials…); the SDK's details follow in the
     /// error chain (`{:#}`), without secrets.
     pub async fn connect(config: &S3Config) -> anyhow::Result<Self> {
-        validate_config(config)?;
-        let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static(DEFAULT_REGION));
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
-            .load()
-            .await;
-        let region = sdk
-            .region()
-            .map_or_else(|| DEFAULT_REGION.to_owned(), ToString::to_string);
-        let endpoint_label = endpoint_label(config, &region);
-        let sentence = |cause: &str| {
-            format!(
-                "cannot use S3 bucket {:?} at {endpoint_label}: {cause}",
-                config.bucket
-            )
-        };
-        // Resolve the credentials first: "no credentials" is clearer than what a request
-        // without them would answer.
-        let Some(provider) = sdk.credentials_provider() else {
-            anyhow::bail!(sentence(
-                "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
-            ));
-        };
-        if let Err(e) = provider.provide_credentials().await {
-            return Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)).context(sentence(
-                "no usable credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
-            )));
-        }
-        let builder = aws_sdk_s3::config::Builder::from(&sdk);
-        Self::finish(config, builder, endpoint_label).await
+        let (client, endpoint_label) = sdk_client(config).await?;
+        Self::finish(config, client, endpoint_label).await
     }
 
     /// Like [`S3Store::connect`], with static credentials and without reading the
@@ -233,31 +207,18 @@ impl S3Store {
                 None,
                 "sealdrop-static",
             ));
-        Self::finish(config, builder, endpoint_label).await
+        Self::finish(config, configured_client(config, builder), endpoint_label).await
     }
 
-    /// Applies the settings common to both ways of connecting, then pings.
+    /// Makes the store on `client`, then pings.
     async fn finish(
         config: &S3Config,
-        builder: aws_sdk_s3::config::Builder,
+        client: Client,
         endpoint_label: String,
     ) -> anyhow::Result<Self> {
-        let mut builder = builder
-            .force_path_style(config.path_style)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .build(),
-            )
-            // No default CRC checksums on uploads: not every S3-compatible store takes
-            // them, and the payload is signed (and the ciphertext authenticated) anyway.
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
         let store = Self {
             shared: Arc::new(Shared {
-                client: Client::from_conf(builder.build()),
+                client,
                 bucket: config.bucket.clone(),
                 prefix: config.prefix.clone(),
                 endpoint_label,
@@ -360,6 +321,74 @@ impl S3Store {
             state,
         }
     }
+}
+
+/// The SDK client of `config` and the endpoint's label for messages, without sending
+/// anything yet: credentials from the configuration's files, else from the standard AWS
+/// chain (checked to resolve, so that "no credentials" is said plainly), the region from
+/// the configuration, the environment or `us-east-1`.
+pub async fn sdk_client(config: &S3Config) -> anyhow::Result<(Client, String)> {
+    validate_config(config)?;
+    let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
+        .or_default_provider()
+        .or_else(Region::from_static(DEFAULT_REGION));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    if let Some(files) = &config.credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            &files.access_key_id,
+            &files.secret_access_key,
+            None,
+            None,
+            "sealdrop-credential-files",
+        ));
+    }
+    let sdk = loader.load().await;
+    let region = sdk
+        .region()
+        .map_or_else(|| DEFAULT_REGION.to_owned(), ToString::to_string);
+    let endpoint_label = endpoint_label(config, &region);
+    let sentence = |cause: &str| {
+        format!(
+            "cannot use S3 bucket {:?} at {endpoint_label}: {cause}",
+            config.bucket
+        )
+    };
+    // Resolve the credentials first: "no credentials" is clearer than what a request
+    // without them would answer.
+    let Some(provider) = sdk.credentials_provider() else {
+        anyhow::bail!(sentence(&format!("no credentials ({CREDENTIALS_HINT})")));
+    };
+    if let Err(e) = provider.provide_credentials().await {
+        return Err(
+            anyhow::anyhow!("{}", DisplayErrorContext(&e)).context(sentence(&format!(
+                "no usable credentials ({CREDENTIALS_HINT})"
+            ))),
+        );
+    }
+    let builder = aws_sdk_s3::config::Builder::from(&sdk);
+    Ok((configured_client(config, builder), endpoint_label))
+}
+
+/// What to do without credentials.
+const CREDENTIALS_HINT: &str = "set --s3-access-key-id-file and --s3-secret-access-key-file, \
+    or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE";
+
+/// The client of `builder` with the settings every connection shares.
+fn configured_client(config: &S3Config, builder: aws_sdk_s3::config::Builder) -> Client {
+    let mut builder = builder
+        .force_path_style(config.path_style)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
+        // No default CRC checksums on uploads: not every S3-compatible store takes
+        // them, and the payload is signed (and the ciphertext authenticated) anyway.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
 }
 
 /// Locks the registry; a panic elsewhere cannot leave it inconsistent (plain inserts and
@@ -1090,6 +1119,7 @@ mod tests {
             path_style: true,
             part_size: PART,
             parts_in_flight: 2,
+            credentials: None,
         }
     }
 
@@ -1513,6 +1543,7 @@ mod tests {
             path_style: true,
             part_size: PART,
             parts_in_flight: 2,
+            credentials: None,
         };
         assert_eq!(
             endpoint_label(&c, "us-east-1"),
