@@ -208,6 +208,8 @@ fn replicas_environment(
         "/run/secrets/",
         &format!("{}/", secrets.display()),
     );
+    // Each replica's metrics on a port of its own (containers each have their own 9100).
+    map_value(&mut env, "0.0.0.0:9100", "127.0.0.1:0");
     std::fs::write(secrets.join("s3_access_key_id"), &s3.access_key).unwrap();
     std::fs::write(
         secrets.join("s3_secret_access_key"),
