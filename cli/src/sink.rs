@@ -118,7 +118,12 @@ impl Plan {
                 }))
             }
         };
+        let flusher = match &dest {
+            Dest::File { tmp, .. } => Flusher::new(tmp.as_file()),
+            _ => Flusher::default(),
+        };
         Ok(Writer {
+            flusher,
             decryptor: Some(Decryptor::new(secret)),
             plain: Vec::new(),
             total: 0,
@@ -377,6 +382,75 @@ pub(crate) struct Writer {
     /// a valid empty file for RFC 8188; only this size tells it was truncated.
     expected: u64,
     dest: Dest,
+    /// Starts the write-back of a single-file download while it goes on.
+    flusher: Flusher,
+}
+
+/// Bytes written between two background flushes of a download's temporary file.
+const FLUSH_EVERY: u64 = 16 << 20;
+
+/// Early write-back of the temporary file of a download.
+///
+/// Linux keeps written pages dirty until memory runs short or someone syncs them, so a
+/// download would otherwise reach the disk only inside the final `fsync`, after its last
+/// byte arrived (1.7 s for 1 GiB on a disk that writes 600 MB/s, with the network idle).
+/// Every [`FLUSH_EVERY`] bytes an `fdatasync` of a clone of the handle runs on a thread of
+/// its own, at most one at a time, while the download continues. A failed background sync
+/// fails the download: Linux reports a write-back error once per open file, and the clone
+/// shares it with the writer.
+#[derive(Debug, Default)]
+struct Flusher {
+    /// A clone of the file's handle; `None` for other destinations, or if it could not be
+    /// cloned (then only the final `fsync` runs).
+    file: Option<File>,
+    since: u64,
+    running: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    error: Option<std::io::Error>,
+}
+
+impl Flusher {
+    fn new(file: &File) -> Self {
+        Self {
+            file: file.try_clone().ok(),
+            ..Self::default()
+        }
+    }
+
+    /// Counts `n` bytes written, and starts a flush when enough were and none runs.
+    fn wrote(&mut self, n: usize) {
+        self.since += n as u64;
+        if self.since < FLUSH_EVERY || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        if let Some(done) = self.running.take() {
+            self.collect(done);
+        }
+        let Some(file) = self.file.as_ref().and_then(|f| f.try_clone().ok()) else {
+            return;
+        };
+        self.since = 0;
+        self.running = std::thread::Builder::new()
+            .name("sealdrop-flush".into())
+            .spawn(move || file.sync_data())
+            .ok();
+    }
+
+    fn collect(&mut self, done: std::thread::JoinHandle<std::io::Result<()>>) {
+        let error = match done.join() {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(_) => std::io::Error::other("the flushing thread failed"),
+        };
+        self.error.get_or_insert(error);
+    }
+
+    /// Waits for the running flush; the first background error, if any.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(running) = self.running.take() {
+            self.collect(running);
+        }
+        self.error.take().map_or(Ok(()), Err)
+    }
 }
 
 /// What a finished download wrote: `(path, bytes)` per file; `-` for standard output.
@@ -434,16 +508,21 @@ impl Writer {
             Dest::Stdout(out) => out
                 .write_all(&self.plain)
                 .map_err(|e| Error::io("cannot write to standard output", &e))?,
-            Dest::File { tmp, .. } => tmp
-                .write_all(&self.plain)
-                .map_err(|e| Error::io("cannot write the download", &e))?,
+            Dest::File { tmp, .. } => {
+                tmp.write_all(&self.plain)
+                    .map_err(|e| Error::io("cannot write the download", &e))?;
+                self.flusher.wrote(self.plain.len());
+            }
             Dest::Archive(archive) => archive.write(&self.plain)?,
         }
         self.plain.clear();
         Ok(())
     }
 
-    fn complete(self) -> Result<Written> {
+    fn complete(mut self) -> Result<Written> {
+        self.flusher
+            .finish()
+            .map_err(|e| Error::io("cannot write the download", &e))?;
         match self.dest {
             Dest::Stdout(mut out) => {
                 out.flush()

@@ -53,6 +53,9 @@ const PENDING_PREFIX: &str = ".pending-";
 const WRITE_BUFFER: usize = 256 * 1024;
 /// Read chunk size of downloads.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes an upload writes between two background flushes of its pending file
+/// ([`Flusher`]).
+const FLUSH_EVERY: u64 = 16 << 20;
 
 /// Blobs as files in one directory. See the [module docs](self).
 #[derive(Debug, Clone)]
@@ -127,7 +130,9 @@ impl BlobStore for FsStore {
                     self.dir.display()
                 )
             })?;
+        let flusher = Flusher::new(&file).await;
         Ok(Box::new(FsWriter {
+            flusher,
             key: key.to_owned(),
             dir: self.dir.clone(),
             tmp_path,
@@ -296,6 +301,82 @@ struct FsWriter {
     failed: bool,
     /// Committed or aborted: nothing left for `Drop` to clean up.
     finished: bool,
+    /// Starts the pending file's write-back while the upload goes on.
+    flusher: Flusher,
+}
+
+/// Early write-back of a pending file.
+///
+/// Linux keeps written pages dirty until memory runs short or someone syncs them, so
+/// without help a whole upload reaches the disk inside [`BlobWriter::commit`]'s `fsync`,
+/// after its last byte arrived: on a disk that writes 600 MB/s, a 1 GiB upload would wait
+/// 1.7 s at the end with the network idle. Every [`FLUSH_EVERY`] bytes the flusher runs
+/// `fdatasync` on a clone of the file's handle in the blocking pool, at most one at a
+/// time, while the upload continues; the disk then works while the network does, and the
+/// final `fsync` only waits for the tail.
+///
+/// A failed background sync fails the commit: Linux reports a write-back error once per
+/// open file, and the clone shares the open file with the writer, so the final `fsync`
+/// might not see it again.
+struct Flusher {
+    /// A clone of the pending file's handle; `None` if it could not be cloned (then only
+    /// the final `fsync` runs, as before).
+    file: Option<std::fs::File>,
+    /// Bytes written since the last flush started.
+    since: u64,
+    /// The running flush.
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The first error of a finished flush.
+    error: Option<std::io::Error>,
+}
+
+impl Flusher {
+    async fn new(file: &tokio::fs::File) -> Self {
+        let file = match file.try_clone().await {
+            Ok(clone) => Some(clone.into_std().await),
+            Err(_) => None,
+        };
+        Self {
+            file,
+            since: 0,
+            running: None,
+            error: None,
+        }
+    }
+
+    /// Counts `n` bytes written, and starts a flush when enough were and none runs.
+    fn wrote(&mut self, n: usize) {
+        self.since += n as u64;
+        if self.since < FLUSH_EVERY || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        if let Some(done) = self.running.take() {
+            // Finished: its result is ready without waiting.
+            self.collect(futures_util::FutureExt::now_or_never(done));
+        }
+        let Some(file) = self.file.as_ref().and_then(|f| f.try_clone().ok()) else {
+            return;
+        };
+        self.since = 0;
+        self.running = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+    }
+
+    fn collect(&mut self, result: Option<Result<std::io::Result<()>, tokio::task::JoinError>>) {
+        let error = match result {
+            Some(Ok(Ok(()))) | None => return,
+            Some(Ok(Err(e))) => e,
+            Some(Err(e)) => std::io::Error::other(e),
+        };
+        self.error.get_or_insert(error);
+    }
+
+    /// Waits for the running flush; the first background error, if any.
+    async fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(running) = self.running.take() {
+            self.collect(Some(running.await));
+        }
+        self.error.take().map_or(Ok(()), Err)
+    }
 }
 
 impl fmt::Debug for FsWriter {
@@ -324,6 +405,10 @@ impl FsWriter {
         file.flush()
             .await
             .with_context(|| format!("flushing blob {key}"))?;
+        self.flusher
+            .finish()
+            .await
+            .with_context(|| format!("syncing blob {key} (background write-back)"))?;
         let file = file.into_inner();
         file.sync_all()
             .await
@@ -361,6 +446,7 @@ impl BlobWriter for FsWriter {
             return Err(e).with_context(|| format!("writing blob {key}"));
         }
         self.len += chunk.len() as u64;
+        self.flusher.wrote(chunk.len());
         Ok(())
     }
 
