@@ -57,7 +57,7 @@ def main(src: str, dst: str) -> None:
             fontsize=8,
         )
         left.set_xlim(0, max([1.1] + [v * 1.15 for v in values]))
-        left.legend(fontsize=7, loc="lower right")
+        left.legend(fontsize=7, loc="upper right")
         left.set_title("Throughput ratios", fontsize=10)
     else:
         left.text(0.5, 0.5, "no transfer scenario in this run", ha="center")

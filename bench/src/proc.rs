@@ -1,13 +1,13 @@
 //! The processes a benchmark runs: the real `sealdrop-server`, the clients under test (the
 //! `sealdrop` CLI, curl, ffsend, wrk), and their peak memory.
 
-use std::io::Read;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sealdrop_testkit::{S3Endpoint, free_port};
+use sealdrop_testkit::{S3Endpoint, drain, free_port, vm_hwm_kib};
 
 /// Where the programs under test are.
 #[derive(Debug, Clone)]
@@ -59,13 +59,6 @@ fn on_path(name: &str) -> Result<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
         .with_context(|| format!("{name} is not installed (scripts/test installs it)"))
-}
-
-/// The peak resident memory (`VmHWM`) of a process in KiB, while it runs.
-pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The backends a benchmark server uses.
@@ -225,15 +218,5 @@ pub fn run(mut cmd: Command, what: &str) -> Result<Run> {
         secs,
         peak_rss_mib: peak as f64 / 1024.0,
         stdout,
-    })
-}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
     })
 }

@@ -60,6 +60,27 @@ pub fn find_tool(env: &str, candidates: &[PathBuf], install_hint: &str) -> PathB
         })
 }
 
+/// The peak resident memory (`VmHWM`) of a running process in KiB, on Linux.
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Reads a child's pipe to its end on a thread of its own (so a full pipe never blocks
+/// the child), for the caller to join.
+pub fn drain<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
 /// Waits until something accepts TCP connections on `addr`.
 pub fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) {
     let start = Instant::now();

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sealdrop_testkit::{drain, vm_hwm_kib};
+
 /// Longest any one process may run before the test fails.
 const PROCESS_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -487,16 +489,6 @@ impl Cmd {
     }
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    })
-}
-
 /// Waits for `child`, sampling its peak memory, and kills it past the deadline.
 fn wait_with_deadline(child: &mut Child, what: &str) -> (ExitStatus, Option<u64>) {
     let deadline = Instant::now() + PROCESS_DEADLINE;
@@ -505,7 +497,7 @@ fn wait_with_deadline(child: &mut Child, what: &str) -> (ExitStatus, Option<u64>
         if let Some(status) = child.try_wait().expect("wait for a child") {
             return (status, peak);
         }
-        if let Some(kib) = vm_hwm(child.id()) {
+        if let Some(kib) = vm_hwm_kib(child.id()) {
             peak = Some(peak.map_or(kib, |p: u64| p.max(kib)));
         }
         if Instant::now() > deadline {
@@ -515,13 +507,6 @@ fn wait_with_deadline(child: &mut Child, what: &str) -> (ExitStatus, Option<u64>
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// `VmHWM` (peak resident set) of process `pid` in KiB, on Linux.
-fn vm_hwm(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A temporary working directory for one test, bound to one server.
