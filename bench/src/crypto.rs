@@ -157,9 +157,10 @@ pub fn scenario(report: &mut Report, len: usize, rounds: usize) {
     let mut s = Section::new(
         "Crypto: RFC 8188 framing against raw AES-128-GCM",
         &format!(
-            "{} MiB in memory, one thread; raw AES-GCM encrypts the same bytes cut into the \
-             same 65,536-byte records, into an output buffer like the ECE code. Also \
-             `cargo bench -p sealdrop-bench --bench ece` (criterion, the same functions).",
+            "{} MiB in memory, one thread, {rounds} rounds; raw AES-GCM encrypts the same \
+             bytes cut into the same 65,536-byte records, into an output buffer like the ECE \
+             code. Also `cargo bench -p sealdrop-bench --bench ece` (criterion, the same \
+             functions).",
             len >> 20
         ),
         &["subject", "MiB/s", "cost over raw"],

@@ -58,9 +58,11 @@ pub fn transfers(
              Throughput counts the file's {size} over the client's whole run (process start \
              to exit). The raw copy moves the {} ciphertext bytes over one loopback TCP \
              connection, once before each subject; the second raw row also writes them to a \
-             file and `fsync`s it, as the server (upload) and the CLI (download) do before \
-             they answer: the limit of this machine's network and disk together. Client RSS \
-             is the client process's peak.",
+             file and `fsync`s it at the end, as the server (upload) and the CLI (download) \
+             do before they answer: a plain copy's bound on this machine's network and disk \
+             together. The clock of curl's and ffsend's downloads stops once their file is \
+             synced too (they do not sync it themselves). Client RSS is the client \
+             process's peak.",
             show_size(wire)
         ),
         &[
@@ -78,7 +80,7 @@ pub fn transfers(
     let (raw_m, disk_m) = (raw.median(), raw_disk.median());
     for (name, samples) in [
         ("raw loopback TCP copy", &raw),
-        ("raw copy into a file + fsync", &raw_disk),
+        ("raw copy into a file, fsync at the end", &raw_disk),
     ] {
         let m = samples.median();
         s.row(vec![
@@ -113,7 +115,7 @@ pub fn transfers(
         for (dir, rate) in [("upload", &up[i].rate), ("download", &down[i].rate)] {
             for (baseline, m) in [
                 ("raw loopback TCP copy", raw_m),
-                ("raw copy into a file + fsync", disk_m),
+                ("raw copy into a file, fsync at the end", disk_m),
             ] {
                 report.ratios.push(Ratio {
                     label: format!("{} {dir}", client.name()),

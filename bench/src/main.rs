@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use sealdrop_bench::clients::Prepared;
 use sealdrop_bench::proc::Tools;
-use sealdrop_bench::report::{Report, machine};
+use sealdrop_bench::report::{Report, filesystem_of, machine};
 use sealdrop_bench::{concurrency, crypto, fs, s3, small};
 
 const SCENARIOS: [&str; 6] = ["crypto", "fs", "s3", "concurrency", "small", "scaling"];
@@ -110,7 +110,11 @@ fn run() -> Result<()> {
     let mut report = Report {
         mode: if args.smoke { "smoke" } else { "full" }.to_owned(),
         date: utc_now(),
-        machine: machine(),
+        machine: format!(
+            "{}, work files on {}",
+            machine(),
+            filesystem_of(work.path())
+        ),
         rounds,
         ..Report::default()
     };
@@ -178,7 +182,7 @@ fn run() -> Result<()> {
     }
     if wants("small") {
         eprintln!("scenario 5: small requests");
-        small::scenario(&mut report, &tools, args.smoke)?;
+        small::scenario(&mut report, &tools, rounds, args.smoke)?;
     }
     if wants("scaling") {
         eprintln!("scenario 6: scaling with size");

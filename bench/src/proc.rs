@@ -84,8 +84,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on `backend`.
+    /// Starts a server on `backend`: on a free port, tried three times, as another process
+    /// may take the port between its choice and the server's bind.
     pub fn start(tools: &Tools, backend: &Backend) -> Result<Self> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::try_start(tools, backend) {
+                Ok(server) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("sealdrop-server did not start")))
+    }
+
+    fn try_start(tools: &Tools, backend: &Backend) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -122,16 +134,17 @@ impl Server {
         let mut child = cmd.spawn().context("cannot start sealdrop-server")?;
         let start = Instant::now();
         loop {
+            let log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
             if let Some(status) = child.try_wait()? {
-                let log = std::fs::read_to_string(dir.path().join("server.log"))?;
-                bail!("sealdrop-server exited ({status}):\n{log}");
+                bail!("sealdrop-server exited ({status}):\n{}", log());
             }
             if heartbeat(port) {
                 break;
             }
             if start.elapsed() > Duration::from_secs(30) {
                 let _ = child.kill();
-                bail!("sealdrop-server did not answer within 30 s");
+                let _ = child.wait();
+                bail!("sealdrop-server did not answer within 30 s:\n{}", log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -180,10 +193,11 @@ pub struct Run {
     pub stdout: String,
 }
 
-/// Runs `cmd` to completion, timing it and sampling its peak memory every 2 ms. `VmHWM`
-/// only grows, so a sample taken after the peak catches it; only a peak in the very last
-/// milliseconds before exit could be missed. A non-zero exit is an error that carries the
-/// client's standard error.
+/// Runs `cmd` to completion, timing it and sampling its peak memory. A thread waits for
+/// the child, so the clock stops the moment it exits; `VmHWM` is read every 10 ms meanwhile
+/// and only grows, so a sample taken after the peak catches it (only a peak in the last
+/// few milliseconds before exit could be missed). A non-zero exit is an error that carries
+/// the client's standard error.
 pub fn run(mut cmd: Command, what: &str) -> Result<Run> {
     let start = Instant::now();
     let mut child = cmd
@@ -194,21 +208,36 @@ pub fn run(mut cmd: Command, what: &str) -> Result<Run> {
         .with_context(|| format!("cannot start {what}"))?;
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    let mut peak = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = tx.send(Instant::now());
+        status
+    });
+    let mut peak = vm_hwm_kib(pid).unwrap_or(0);
+    let end = loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(end) => break end,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Instant::now(),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if let Some(k) = vm_hwm_kib(child.id()) {
+        if let Some(k) = vm_hwm_kib(pid) {
             peak = peak.max(k);
         }
         if start.elapsed() > Duration::from_secs(1800) {
-            let _ = child.kill();
+            // The waiter owns the child: signal it by its id, then let the waiter reap it.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let _ = waiter.join();
             bail!("{what} ran longer than 30 minutes");
         }
-        std::thread::sleep(Duration::from_millis(2));
     };
-    let secs = start.elapsed().as_secs_f64();
+    let status = waiter
+        .join()
+        .map_err(|_| anyhow::anyhow!("the waiter of {what} panicked"))??;
+    let secs = end.duration_since(start).as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
     if !status.success() {

@@ -23,6 +23,8 @@ use crate::stats::{Samples, mib_s};
 const PART: u64 = 8 << 20;
 const IN_FLIGHT: usize = 2;
 const BUCKET: &str = "bench";
+/// Longest a direct upload and download of the file may take together.
+const DIRECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Runs scenario 3 on moto, then on garage.
 pub fn scenario(
@@ -76,7 +78,17 @@ pub fn scenario(
             (Samples::default(), Samples::default(), Samples::default());
         for round in 0..rounds {
             eprintln!("    round {}/{rounds}", round + 1);
-            let (up, down) = rt.block_on(direct(&s3, file, work))?;
+            // A store that stops answering must not hang the run: aws-sdk-s3 retries and
+            // waits without an overall deadline of its own.
+            let (up, down) = rt
+                .block_on(async {
+                    tokio::time::timeout(DIRECT_DEADLINE, direct(&s3, file, work)).await
+                })
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the direct transfer to {store} took longer than {DIRECT_DEADLINE:?}"
+                    )
+                })??;
             d_up.push(mib_s(file.len, up));
             d_down.push(mib_s(file.len, down));
             let server = Server::start(tools, &backend)?;

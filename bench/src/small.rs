@@ -128,10 +128,10 @@ impl Subject {
     }
 }
 
-/// Runs scenario 5: 10 s per load run, three rounds, after a 2 s warm-up of each subject
-/// (1 s, one round, no warm-up with `smoke`); then sequential timed downloads (50, or 5).
-pub fn scenario(report: &mut Report, tools: &Tools, smoke: bool) -> Result<()> {
-    let (secs, rounds, downloads) = if smoke { (1, 1, 5) } else { (10, 3, 50) };
+/// Runs scenario 5: 10 s per load run, `rounds` rounds, after a 2 s warm-up of each subject
+/// (1 s, no warm-up with `smoke`); then sequential timed downloads (50, or 5).
+pub fn scenario(report: &mut Report, tools: &Tools, rounds: usize, smoke: bool) -> Result<()> {
+    let (secs, downloads) = if smoke { (1, 5) } else { (10, 50) };
     let server = Server::start(tools, &Backend::default())?;
     let port = server.port;
     let rt = tokio::runtime::Runtime::new().context("cannot start a tokio runtime")?;

@@ -38,12 +38,14 @@
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::{AsyncWriteExt as _, BufWriter};
+use tokio::sync::Semaphore;
 
 use super::{BlobReader, BlobResult, BlobStore, BlobWriter};
 
@@ -56,11 +58,16 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes an upload writes between two background flushes of its pending file
 /// ([`Flusher`]).
 const FLUSH_EVERY: u64 = 16 << 20;
+/// Background flushes running at once over all uploads of a store: each holds a thread of
+/// the blocking pool, which the metadata store needs too.
+const FLUSHES_AT_ONCE: usize = 4;
 
 /// Blobs as files in one directory. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct FsStore {
     dir: PathBuf,
+    /// Permits for background flushes ([`FLUSHES_AT_ONCE`]).
+    flushes: Arc<Semaphore>,
 }
 
 impl FsStore {
@@ -71,6 +78,7 @@ impl FsStore {
             .with_context(|| format!("cannot create blob directory {}", dir.display()))?;
         let store = Self {
             dir: dir.to_path_buf(),
+            flushes: Arc::new(Semaphore::new(FLUSHES_AT_ONCE)),
         };
         store
             .ping()
@@ -130,7 +138,7 @@ impl BlobStore for FsStore {
                     self.dir.display()
                 )
             })?;
-        let flusher = Flusher::new(&file).await;
+        let flusher = Flusher::new(&file, self.flushes.clone());
         Ok(Box::new(FsWriter {
             flusher,
             key: key.to_owned(),
@@ -307,37 +315,39 @@ struct FsWriter {
 
 /// Early write-back of a pending file.
 ///
-/// Linux keeps written pages dirty until memory runs short or someone syncs them, so
-/// without help a whole upload reaches the disk inside [`BlobWriter::commit`]'s `fsync`,
-/// after its last byte arrived: on a disk that writes 600 MB/s, a 1 GiB upload would wait
-/// 1.7 s at the end with the network idle. Every [`FLUSH_EVERY`] bytes the flusher runs
-/// `fdatasync` on a clone of the file's handle in the blocking pool, at most one at a
-/// time, while the upload continues; the disk then works while the network does, and the
-/// final `fsync` only waits for the tail.
+/// Linux starts writing dirty pages back only once they are 30 s old or a share of memory
+/// is dirty, so on a machine with memory to spare a whole upload would reach the disk
+/// inside [`BlobWriter::commit`]'s `fsync`, after its last byte arrived: on a disk that
+/// writes 600 MB/s, a 1 GiB upload would wait 1.7 s at the end with the network idle.
+/// Every [`FLUSH_EVERY`] bytes the flusher runs `fdatasync` on a second handle of the
+/// file in the blocking pool, at most one per upload and [`FLUSHES_AT_ONCE`] per store
+/// (when none is free the flush is skipped: the final `fsync` still covers everything),
+/// while the upload continues; the disk then works while the network does, and the final
+/// `fsync` only waits for the tail.
 ///
 /// A failed background sync fails the commit: Linux reports a write-back error once per
-/// open file, and the clone shares the open file with the writer, so the final `fsync`
-/// might not see it again.
+/// open file, and the second handle shares the open file with the writer, so the final
+/// `fsync` might not see it again. The result of every flush is therefore awaited, never
+/// dropped.
 struct Flusher {
-    /// A clone of the pending file's handle; `None` if it could not be cloned (then only
-    /// the final `fsync` runs, as before).
-    file: Option<std::fs::File>,
+    /// A second handle of the pending file (a `dup`); `None` if it could not be made
+    /// (then only the final `fsync` runs, as before).
+    file: Option<Arc<std::fs::File>>,
+    /// Permits shared by the store's uploads.
+    permits: Arc<Semaphore>,
     /// Bytes written since the last flush started.
     since: u64,
-    /// The running flush.
+    /// The running (or finished but not yet collected) flush.
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    /// The first error of a finished flush.
+    /// The first error of a collected flush.
     error: Option<std::io::Error>,
 }
 
 impl Flusher {
-    async fn new(file: &tokio::fs::File) -> Self {
-        let file = match file.try_clone().await {
-            Ok(clone) => Some(clone.into_std().await),
-            Err(_) => None,
-        };
+    fn new(file: &tokio::fs::File, permits: Arc<Semaphore>) -> Self {
         Self {
-            file,
+            file: second_handle(file).map(Arc::new),
+            permits,
             since: 0,
             running: None,
             error: None,
@@ -347,25 +357,42 @@ impl Flusher {
     /// Counts `n` bytes written, and starts a flush when enough were and none runs.
     fn wrote(&mut self, n: usize) {
         self.since += n as u64;
-        if self.since < FLUSH_EVERY || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+        if self.since < FLUSH_EVERY {
             return;
         }
-        if let Some(done) = self.running.take() {
-            // Finished: its result is ready without waiting.
-            self.collect(futures_util::FutureExt::now_or_never(done));
+        if let Some(mut running) = self.running.take() {
+            if !running.is_finished() {
+                self.running = Some(running);
+                return;
+            }
+            // Finished, but polling may still say "pending" when the task's cooperative
+            // budget is spent: then keep it, to be collected later or by `finish`.
+            match futures_util::FutureExt::now_or_never(&mut running) {
+                Some(result) => self.collect(result),
+                None => {
+                    self.running = Some(running);
+                    return;
+                }
+            }
         }
-        let Some(file) = self.file.as_ref().and_then(|f| f.try_clone().ok()) else {
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             return;
         };
         self.since = 0;
-        self.running = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            file.sync_data()
+        }));
     }
 
-    fn collect(&mut self, result: Option<Result<std::io::Result<()>, tokio::task::JoinError>>) {
+    fn collect(&mut self, result: Result<std::io::Result<()>, tokio::task::JoinError>) {
         let error = match result {
-            Some(Ok(Ok(()))) | None => return,
-            Some(Ok(Err(e))) => e,
-            Some(Err(e)) => std::io::Error::other(e),
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(e) => std::io::Error::other(e),
         };
         self.error.get_or_insert(error);
     }
@@ -373,10 +400,27 @@ impl Flusher {
     /// Waits for the running flush; the first background error, if any.
     async fn finish(&mut self) -> std::io::Result<()> {
         if let Some(running) = self.running.take() {
-            self.collect(Some(running.await));
+            let result = running.await;
+            self.collect(result);
         }
         self.error.take().map_or(Ok(()), Err)
     }
+}
+
+/// A second handle of an open file (`dup`, no I/O), for the flusher.
+#[cfg(unix)]
+fn second_handle(file: &tokio::fs::File) -> Option<std::fs::File> {
+    use std::os::fd::AsFd as _;
+    file.as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+}
+
+/// Other platforms: no early write-back; the final `fsync` does all.
+#[cfg(not(unix))]
+fn second_handle(_file: &tokio::fs::File) -> Option<std::fs::File> {
+    None
 }
 
 impl fmt::Debug for FsWriter {
@@ -560,6 +604,29 @@ mod tests {
             std::fs::read(store.dir().join("1-00000000000000cc")).unwrap(),
             b"hello"
         );
+    }
+
+    /// Several background flushes run (and are collected) during a big upload, none is
+    /// left running after the commit, and the blob is intact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_big_upload_flushes_in_the_background_and_commits_intact() {
+        let (_tmp, store) = store().await;
+        let mut w = store.begin("1-00000000000000dd").await.unwrap();
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
+        let chunks = 3 * (FLUSH_EVERY >> 20) + 5;
+        for _ in 0..chunks {
+            w.write(Bytes::from(chunk.clone())).await.unwrap();
+        }
+        assert_eq!(w.commit().await.unwrap(), chunks << 20);
+        assert_eq!(
+            store.flushes.available_permits(),
+            FLUSHES_AT_ONCE,
+            "a flush still holds its permit after the commit"
+        );
+        let blob = std::fs::read(store.dir().join("1-00000000000000dd")).unwrap();
+        assert_eq!(blob.len() as u64, chunks << 20);
+        assert!(blob.chunks(1 << 20).all(|c| c == chunk.as_slice()));
+        assert_eq!(entries(store.dir()), vec!["1-00000000000000dd".to_owned()]);
     }
 
     #[tokio::test]
