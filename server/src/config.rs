@@ -103,6 +103,13 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_S3_PARTS_IN_FLIGHT", value_name = "N")]
     pub s3_parts_in_flight: Option<usize>,
 
+    /// Longest an S3 request may take, and longest a download waits for the next bytes
+    /// of an object; a store that is stalled fails a request after at most 3 attempts of
+    /// this (the SDK's retries, with their backoff), answered 503. Part uploads must fit
+    /// in it too: at 8MiB parts, 30s needs 280KB/s to the store [default: 30s].
+    #[arg(long, env = "SEALDROP_S3_TIMEOUT", value_name = "DURATION")]
+    pub s3_timeout: Option<Seconds>,
+
     /// A file holding the S3 access key id (a Docker or Kubernetes secret, a systemd
     /// credential); needs --s3-secret-access-key-file. Without both, credentials come
     /// from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, …) [default: none].
@@ -209,6 +216,26 @@ pub struct Settings {
     /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
     #[arg(long, env = "SEALDROP_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+
+    /// Whether this instance runs the sweeper, which deletes expired and finished files
+    /// and what failed uploads left. Reads never depend on it (every read checks expiry
+    /// itself): it only reclaims space. With several instances on one store each may
+    /// sweep, or set false on all but one to spare the stores the traffic [default: true].
+    #[arg(long, env = "SEALDROP_SWEEPER", value_name = "BOOL")]
+    pub sweeper: Option<bool>,
+
+    /// How long a download's slot stays reserved without renewal: running downloads renew
+    /// theirs every third of it, so this is how long a download cut by a crash (its
+    /// server killed) keeps the slot before it is given back; at least 3s [default: 5m].
+    #[arg(long, env = "SEALDROP_DOWNLOAD_LEASE", value_name = "DURATION")]
+    pub download_lease: Option<Seconds>,
+
+    /// How old an abandoned pending upload (a temporary file, an incomplete S3 multipart
+    /// upload) or a blob no file refers to must be before the sweeper removes it. With S3
+    /// it must be longer than the longest upload, since another instance's upload in
+    /// progress looks the same [default: 1h].
+    #[arg(long, env = "SEALDROP_ORPHAN_GRACE", value_name = "DURATION")]
+    pub orphan_grace: Option<Seconds>,
 
     /// On SIGTERM or Ctrl-C, how long transfers may go on before they are cut [default: 30s].
     #[arg(long, env = "SEALDROP_SHUTDOWN_GRACE", value_name = "DURATION")]
@@ -357,6 +384,8 @@ pub struct Config {
     pub tls: Option<crate::conn::TlsConfig>,
     /// Grace period of a shutdown.
     pub shutdown_grace: Duration,
+    /// Whether this instance runs the sweeper.
+    pub sweeper: bool,
     /// How long a download reservation lasts without renewal.
     pub download_lease: Duration,
     /// How old an abandoned pending object or unreferenced blob must be before the
@@ -599,6 +628,8 @@ pub struct S3Config {
     pub part_size: usize,
     /// Parts of one upload in flight at once.
     pub parts_in_flight: usize,
+    /// Longest one request attempt, or a wait for the next bytes of a download, may take.
+    pub timeout: Duration,
     /// Credentials read from `--s3-access-key-id-file` and `--s3-secret-access-key-file`;
     /// `None`: the standard AWS chain.
     pub credentials: Option<S3Credentials>,
@@ -805,6 +836,11 @@ impl Config {
                     region: s.s3_region.clone(),
                     part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
                     parts_in_flight,
+                    timeout: Duration::from_secs(match s.s3_timeout.map(|v| v.0) {
+                        Some(0) => return Err(invalid("--s3-timeout must be more than 0 seconds")),
+                        Some(secs) => secs,
+                        None => 30,
+                    }),
                     credentials: s3_credentials(
                         s.s3_access_key_id_file.as_deref(),
                         s.s3_secret_access_key_file.as_deref(),
@@ -836,6 +872,11 @@ impl Config {
         };
         let download_idle_timeout =
             positive(s.download_idle_timeout, 60, "--download-idle-timeout")?;
+        let download_lease = Duration::from_secs(s.download_lease.map_or(300, |v| v.0));
+        if download_lease < Duration::from_secs(3) {
+            return Err(invalid("--download-lease must be at least 3 seconds"));
+        }
+        let orphan_grace = positive(s.orphan_grace, 3600, "--orphan-grace")?;
         let header_read_timeout = positive(s.header_read_timeout, 15, "--header-read-timeout")?;
         let connection_idle_timeout =
             positive(s.connection_idle_timeout, 60, "--connection-idle-timeout")?;
@@ -932,8 +973,9 @@ impl Config {
             max_metadata_size: usize::try_from(max_metadata_size).unwrap_or(usize::MAX),
             tls,
             shutdown_grace: Duration::from_secs(s.shutdown_grace.map_or(30, |v| v.0)),
-            download_lease: Duration::from_secs(300),
-            orphan_grace: Duration::from_secs(3600),
+            sweeper: s.sweeper.unwrap_or(true),
+            download_lease,
+            orphan_grace,
             log_format: s.log_format.unwrap_or_default(),
             web_dir,
             abuse_contact,
@@ -996,6 +1038,10 @@ impl Settings {
                 .max_connections_per_client
                 .or(other.max_connections_per_client),
             max_metadata_size: self.max_metadata_size.or(other.max_metadata_size),
+            s3_timeout: self.s3_timeout.or(other.s3_timeout),
+            sweeper: self.sweeper.or(other.sweeper),
+            download_lease: self.download_lease.or(other.download_lease),
+            orphan_grace: self.orphan_grace.or(other.orphan_grace),
             tls_cert: self.tls_cert.or(other.tls_cert),
             tls_key: self.tls_key.or(other.tls_key),
             shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),

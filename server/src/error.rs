@@ -84,6 +84,10 @@ pub enum ApiError {
     /// sent. Clients may retry.
     #[error("a storage service is unavailable, try again later")]
     Unavailable(#[source] anyhow::Error),
+    /// The blob or metadata store is out of space (the disk is full, a quota is used up);
+    /// the cause is logged, not sent. Clients may retry later.
+    #[error("the server is out of storage space, try again later")]
+    InsufficientStorage(#[source] anyhow::Error),
     /// Something failed on our side; the cause is logged, not sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -106,6 +110,7 @@ impl ApiError {
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -127,6 +132,7 @@ impl ApiError {
             Self::Busy => "busy",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::InsufficientStorage(_) => "insufficient_storage",
             Self::Internal(_) => "internal",
         }
     }
@@ -140,16 +146,43 @@ impl ApiError {
             Self::Unavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "storage unavailable");
             }
+            Self::InsufficientStorage(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "storage full");
+            }
             other => tracing::debug!(code = other.code(), "client error"),
         }
     }
 }
 
-/// Every `anyhow` error that reaches a handler comes from a store: answered as 503.
+/// Every `anyhow` error that reaches a handler comes from a store: answered as 507 when
+/// the store is out of space, else 503.
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        Self::Unavailable(err)
+        if out_of_space(&err) {
+            Self::InsufficientStorage(err)
+        } else {
+            Self::Unavailable(err)
+        }
     }
+}
+
+/// Whether a cause of `err` is a full disk or a used-up quota (of the filesystem, or of
+/// SQLite writing to it).
+fn out_of_space(err: &anyhow::Error) -> bool {
+    /// ENOSPC and EDQUOT on Linux.
+    const FULL: [i32; 2] = [28, 122];
+    err.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || io.raw_os_error().is_some_and(|code| FULL.contains(&code));
+        }
+        if let Some(rusqlite::Error::SqliteFailure(e, _)) = cause.downcast_ref::<rusqlite::Error>() {
+            return e.code == rusqlite::ErrorCode::DiskFull;
+        }
+        false
+    })
 }
 
 impl ApiError {
@@ -220,4 +253,32 @@ fn upload_refusal(mode: UploadAuthMode, given: bool) -> &'static str {
 /// The answer to any path that is not a route.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn a_full_disk_is_507_and_other_store_failures_503() {
+        let full: anyhow::Error = Err::<(), _>(std::io::Error::from(std::io::ErrorKind::StorageFull))
+            .context("writing blob 1-abc")
+            .unwrap_err();
+        assert_eq!(ApiError::from(full).status(), StatusCode::INSUFFICIENT_STORAGE);
+        let raw = anyhow::Error::new(std::io::Error::from_raw_os_error(28)).context("fsync");
+        assert_eq!(ApiError::from(raw).code(), "insufficient_storage");
+        let sqlite = anyhow::Error::new(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ))
+        .context("inserting a row");
+        assert_eq!(ApiError::from(sqlite).status(), StatusCode::INSUFFICIENT_STORAGE);
+        let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(ApiError::from(other).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ApiError::InsufficientStorage(anyhow::anyhow!("x")).to_string(),
+            "the server is out of storage space, try again later"
+        );
+    }
 }

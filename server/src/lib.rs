@@ -201,7 +201,11 @@ pub async fn serve_with_metrics(
         })
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx)));
+    // Reads never depend on the sweeper: an instance may leave it to another one.
+    let sweeper = state
+        .config
+        .sweeper
+        .then(|| tokio::spawn(expiry::run(state.clone(), wait_for(stop_rx))));
     let config = state.config.clone();
     let counted = Some(state.metrics.clone());
     let connections = conn::serve(listener, app(state), &config, shutdown, counted).await;
@@ -220,7 +224,9 @@ pub async fn serve_with_metrics(
             connections.cut().await;
         }
     }
-    sweeper.abort();
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
     let _ = metrics_stop.send(());
     if let Some(server) = metrics_server {
         let _ = server.await;

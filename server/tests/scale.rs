@@ -33,6 +33,7 @@ fn s3_config(s3: &S3Endpoint, bucket: &str) -> S3Config {
         path_style: true,
         part_size: PART,
         parts_in_flight: 2,
+        timeout: std::time::Duration::from_secs(30),
         credentials: None,
     }
 }

@@ -11,6 +11,8 @@
     reason = "test support: fail loudly"
 )]
 
+pub mod faults;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -15,6 +15,8 @@
 //! The binaries are found beside the test executable (`target/<profile>/`); build them
 //! first with `cargo build --workspace --bins` (`scripts/test` does).
 
+pub mod reliability;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

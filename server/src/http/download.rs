@@ -36,8 +36,11 @@ use crate::metrics::DownloadTracker;
 use crate::state::AppState;
 use crate::storage::BlobStream;
 
-/// How often a running download renews its reservation.
-const RENEW_EVERY: Duration = Duration::from_secs(60);
+/// How often a running download renews its reservation: a third of the lease, so two
+/// renewals may fail (a store briefly unreachable) before the slot lapses.
+fn renew_every(state: &AppState) -> Duration {
+    state.config.download_lease / 3
+}
 
 async fn live(state: &AppState, raw_id: &str) -> Result<FileRecord, ApiError> {
     let id = file_id(raw_id)?;
@@ -328,7 +331,7 @@ fn counted(
                 }
             };
         }
-        if t.last_renew.elapsed() >= RENEW_EVERY {
+        if t.last_renew.elapsed() >= renew_every(&state) {
             t.last_renew = Instant::now();
             let until = lease_until(&state, now);
             match state

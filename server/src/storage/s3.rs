@@ -40,6 +40,15 @@
 //! own pending uploads that are still buffered in memory, so a discarded writer can never
 //! commit.
 //!
+//! # Timeouts
+//!
+//! Every request attempt (connecting, sending, waiting for the answer's headers) fails
+//! after `--s3-timeout`, and so does a download whose object body sends nothing for that
+//! long. The SDK retries a failed attempt twice with a short backoff, so a stalled or
+//! vanished store fails an operation within about three timeouts (a download that has
+//! started is cut instead: its client sees a truncated body, never a hang), and the
+//! request is answered 503.
+//!
 //! # Memory bound
 //!
 //! One upload holds at most `part_size × (parts_in_flight + 1)` bytes: one buffer being
@@ -141,6 +150,8 @@ struct Shared {
     endpoint_label: String,
     part_size: usize,
     parts_in_flight: usize,
+    /// Longest wait for the next bytes of an object being downloaded.
+    timeout: Duration,
     /// Writers of this process that have not committed or aborted yet.
     pending: Mutex<HashMap<u64, Arc<PendingState>>>,
     next_pending: AtomicU64,
@@ -224,6 +235,7 @@ impl S3Store {
                 endpoint_label,
                 part_size: config.part_size,
                 parts_in_flight: config.parts_in_flight,
+                timeout: config.timeout,
                 pending: Mutex::new(HashMap::new()),
                 next_pending: AtomicU64::new(0),
             }),
@@ -379,7 +391,9 @@ fn configured_client(config: &S3Config, builder: aws_sdk_s3::config::Builder) ->
         .force_path_style(config.path_style)
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT.min(config.timeout))
+                .read_timeout(config.timeout)
+                .operation_attempt_timeout(config.timeout)
                 .build(),
         )
         // No default CRC checksums on uploads: not every S3-compatible store takes
@@ -552,10 +566,20 @@ impl BlobStore for S3Store {
             .content_length()
             .and_then(|len| u64::try_from(len).ok())
             .with_context(|| format!("opening blob {key}: no content length"))?;
-        let stream = futures_util::stream::unfold(out.body, |mut body| async move {
-            body.next()
-                .await
-                .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+        // A store that stops sending mid-object ends the download, never hangs it.
+        let idle = s.timeout;
+        let stream = futures_util::stream::unfold(Some(out.body), move |body| async move {
+            let mut body = body?;
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(chunk) => chunk.map(|chunk| (chunk.map_err(std::io::Error::other), Some(body))),
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the S3 store sent nothing for {idle:?}"),
+                    )),
+                    None,
+                )),
+            }
         });
         Ok(Some(BlobReader {
             len,
@@ -1119,6 +1143,7 @@ mod tests {
             path_style: true,
             part_size: PART,
             parts_in_flight: 2,
+            timeout: std::time::Duration::from_secs(30),
             credentials: None,
         }
     }
@@ -1543,6 +1568,7 @@ mod tests {
             path_style: true,
             part_size: PART,
             parts_in_flight: 2,
+            timeout: std::time::Duration::from_secs(30),
             credentials: None,
         };
         assert_eq!(

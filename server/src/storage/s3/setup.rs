@@ -647,6 +647,7 @@ mod tests {
             path_style: true,
             part_size: 5 << 20,
             parts_in_flight: 1,
+            timeout: std::time::Duration::from_secs(30),
             credentials: Some(S3Credentials {
                 access_key_id: moto.s3.access_key.clone(),
                 secret_access_key: moto.s3.secret_key.clone(),

@@ -1,0 +1,340 @@
+//! An async Send v3 client for the reliability suite: many at once in one process, each
+//! operation classified into an outcome the history records.
+//!
+//! The server never decrypts, so the "ciphertext" uploaded here is shaped like one (an
+//! aes128gcm header with 64 KiB records, and a length that a ciphertext can have, which
+//! is all the server checks) around a slice of a shared random pool; a download is
+//! checked against the SHA-256 of the bytes sent as it streams, never held whole.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sealdrop_protocol::api::{
+    HEADER_DOWNLOAD_LIMIT, HEADER_EXPIRE_SECONDS, HEADER_FILE_METADATA, UploadResponse,
+};
+use sealdrop_protocol::auth::{self, b64u};
+use sealdrop_protocol::keys::AuthKey;
+use sealdrop_protocol::{Metadata, Secret, ece};
+use sha2::{Digest, Sha256};
+
+/// Size of the random pool file contents are cut from.
+const POOL: usize = 8 << 20;
+/// Chunk size of uploaded bodies.
+const CHUNK: usize = 64 * 1024;
+
+fn pool() -> &'static Bytes {
+    static POOL_BYTES: OnceLock<Bytes> = OnceLock::new();
+    POOL_BYTES.get_or_init(|| Bytes::from(crate::content(POOL, 0x5ea1_d209)))
+}
+
+/// The bytes of a file: an aes128gcm header, then bytes of the pool from `offset`,
+/// wrapping around, up to `len` (the ciphertext size of some plaintext).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Content {
+    /// Where in the pool it starts.
+    pub offset: usize,
+    /// Its length (ciphertext bytes).
+    pub len: u64,
+}
+
+impl Content {
+    /// The "ciphertext" of a `plain`-byte file, chosen by `seed`.
+    pub fn new(plain: u64, seed: u64) -> Self {
+        Self {
+            offset: usize::try_from(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) % POOL as u64)
+                .unwrap_or(0),
+            len: ece::encrypted_size(plain).expect("a plaintext size with a ciphertext size"),
+        }
+    }
+
+    /// The file as chunks (the header, then slices of the pool, nothing copied).
+    pub fn chunks(self) -> impl Iterator<Item = Bytes> + Send + 'static {
+        let pool = pool().clone();
+        // A salt from the pool, 64 KiB records, no key id.
+        let mut header = pool.slice(self.offset % (POOL - 16)..self.offset % (POOL - 16) + 16).to_vec();
+        header.extend_from_slice(&(ece::RECORD_SIZE as u32).to_be_bytes());
+        header.push(0);
+        let mut at = self.offset;
+        let mut left = self.len - ece::HEADER_LEN as u64;
+        std::iter::once(Bytes::from(header)).chain(std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let n = CHUNK.min(POOL - at).min(usize::try_from(left).unwrap_or(CHUNK));
+            let chunk = pool.slice(at..at + n);
+            at = (at + n) % POOL;
+            left -= n as u64;
+            Some(chunk)
+        }))
+    }
+
+    /// SHA-256 of the file.
+    pub fn sha256(self) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        for chunk in self.chunks() {
+            hash.update(&chunk);
+        }
+        hash.finalize().into()
+    }
+}
+
+/// A file as uploaded: what downloads and owner operations need.
+#[allow(missing_debug_implementations, reason = "holds a key, which has no Debug")]
+pub struct Share {
+    /// The file id.
+    pub id: String,
+    /// The owner token.
+    pub owner: String,
+    auth: AuthKey,
+    /// The last nonce seen (every answer carries the next one).
+    nonce: Mutex<Option<String>>,
+    /// What was uploaded.
+    pub content: Content,
+    /// SHA-256 of what was uploaded.
+    pub sha256: [u8; 32],
+}
+
+/// How an upload ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Acknowledged: the server answered 200 with a link.
+    Ok,
+    /// An HTTP error answer: status and the JSON body's `error` code (empty if the body
+    /// was not the JSON error).
+    Refused(u16, String),
+    /// No answer: a transport error or a timeout on our side.
+    Transport(String),
+}
+
+/// How a download ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadOutcome {
+    /// Every byte received, and they are the bytes uploaded.
+    Complete,
+    /// Every byte received but they differ from the upload: an invariant violation.
+    Corrupt,
+    /// 404: gone, expired, exhausted, or every remaining download in progress.
+    NotFound,
+    /// Another HTTP error answer: status and JSON `error` code.
+    Refused(u16, String),
+    /// The body stopped before its end (the server cut it, or a transport error).
+    Cut(u64),
+    /// No answer: a transport error or a timeout on our side.
+    Transport(String),
+}
+
+/// One client, pooling connections to each server instance.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// Longest an operation may take before it counts as hung.
+    pub deadline: Duration,
+}
+
+impl Client {
+    /// A client whose operations time out after `deadline`.
+    pub fn new(deadline: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("HTTP client");
+        Self { http, deadline }
+    }
+
+    /// Uploads `content` to the server at `base` with a download limit and an expiry.
+    pub async fn upload(
+        &self,
+        base: &str,
+        content: Content,
+        dlimit: u32,
+        expire_seconds: u64,
+    ) -> (UploadOutcome, Option<Arc<Share>>) {
+        let secret = Secret::generate().expect("random secret");
+        let metadata = Metadata::single("file.bin", content.len, "application/octet-stream")
+            .encrypt(&secret.metadata_key());
+        let auth = secret.auth_key();
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+            content.chunks().map(Ok::<_, std::io::Error>),
+        ));
+        let request = self
+            .http
+            .post(format!("{base}/api/upload"))
+            .header(HEADER_FILE_METADATA, metadata)
+            .header(
+                reqwest::header::AUTHORIZATION,
+                auth::format_header(&auth.to_base64url()),
+            )
+            .header(HEADER_DOWNLOAD_LIMIT, dlimit.to_string())
+            .header(HEADER_EXPIRE_SECONDS, expire_seconds.to_string())
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, content.len)
+            .body(body);
+        let answer = async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, bytes))
+        };
+        let (status, bytes) = match tokio::time::timeout(self.deadline, answer).await {
+            Err(_) => return (UploadOutcome::Transport("hung".into()), None),
+            Ok(Err(e)) => return (UploadOutcome::Transport(kind_of(&e)), None),
+            Ok(Ok(answer)) => answer,
+        };
+        if status != 200 {
+            return (UploadOutcome::Refused(status, error_code(&bytes)), None);
+        }
+        let Ok(answer) = serde_json::from_slice::<UploadResponse>(&bytes) else {
+            return (UploadOutcome::Refused(status, "not-json".into()), None);
+        };
+        let share = Share {
+            id: answer.id.clone(),
+            owner: answer.token().to_owned(),
+            auth,
+            nonce: Mutex::new(None),
+            content,
+            sha256: content.sha256(),
+        };
+        (UploadOutcome::Ok, Some(Arc::new(share)))
+    }
+
+    /// Downloads `share` from `base`, signing with the last nonce seen and retrying with
+    /// the server's current one when another client used it first.
+    pub async fn download(&self, base: &str, share: &Share) -> DownloadOutcome {
+        match tokio::time::timeout(self.deadline, self.download_inner(base, share)).await {
+            Ok(outcome) => outcome,
+            Err(_) => DownloadOutcome::Transport("hung".into()),
+        }
+    }
+
+    async fn download_inner(&self, base: &str, share: &Share) -> DownloadOutcome {
+        for _ in 0..200 {
+            let nonce = share.nonce.lock().expect("nonce").clone();
+            let mut request = self.http.get(format!("{base}/api/download/{}", share.id));
+            if let Some(nonce) = nonce.and_then(|n| b64u::decode_lenient(&n).ok()) {
+                request = request.header(
+                    reqwest::header::AUTHORIZATION,
+                    auth::format_header(&share.auth.sign(&nonce)),
+                );
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => return DownloadOutcome::Transport(kind_of(&e)),
+            };
+            let status = response.status().as_u16();
+            if let Some(next) = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("send-v1 "))
+            {
+                *share.nonce.lock().expect("nonce") = Some(next.to_owned());
+            }
+            match status {
+                200 => return check_body(response, share).await,
+                401 => continue,
+                404 => return DownloadOutcome::NotFound,
+                _ => {
+                    let bytes = response.bytes().await.unwrap_or_default();
+                    return DownloadOutcome::Refused(status, error_code(&bytes));
+                }
+            }
+        }
+        DownloadOutcome::Refused(401, "nonce-race-lost-200-times".into())
+    }
+
+    /// Starts a download and reads its first chunk, then hands the response back unread:
+    /// a download in progress (its slot reserved) for as long as the caller holds it.
+    pub async fn start_download(&self, base: &str, share: &Share) -> Option<reqwest::Response> {
+        for _ in 0..20 {
+            let nonce = share.nonce.lock().expect("nonce").clone();
+            let mut request = self.http.get(format!("{base}/api/download/{}", share.id));
+            if let Some(nonce) = nonce.and_then(|n| b64u::decode_lenient(&n).ok()) {
+                request = request.header(
+                    reqwest::header::AUTHORIZATION,
+                    auth::format_header(&share.auth.sign(&nonce)),
+                );
+            }
+            let mut response = request.send().await.ok()?;
+            if let Some(next) = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("send-v1 "))
+            {
+                *share.nonce.lock().expect("nonce") = Some(next.to_owned());
+            }
+            match response.status().as_u16() {
+                200 => {
+                    response.chunk().await.ok()??;
+                    return Some(response);
+                }
+                401 => continue,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// `POST /api/delete/<id>` with the owner token: the status, or 0 without an answer.
+    pub async fn delete(&self, base: &str, share: &Share) -> u16 {
+        let request = self
+            .http
+            .post(format!("{base}/api/delete/{}", share.id))
+            .json(&serde_json::json!({ "owner_token": share.owner }));
+        match tokio::time::timeout(self.deadline, request.send()).await {
+            Ok(Ok(r)) => r.status().as_u16(),
+            _ => 0,
+        }
+    }
+}
+
+async fn check_body(response: reqwest::Response, share: &Share) -> DownloadOutcome {
+    let mut hash = Sha256::new();
+    let mut got = 0u64;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => {
+                got += chunk.len() as u64;
+                hash.update(&chunk);
+            }
+            Err(_) => return DownloadOutcome::Cut(got),
+        }
+    }
+    if got != share.content.len {
+        return if got < share.content.len {
+            DownloadOutcome::Cut(got)
+        } else {
+            DownloadOutcome::Corrupt
+        };
+    }
+    if <[u8; 32]>::from(hash.finalize()) == share.sha256 {
+        DownloadOutcome::Complete
+    } else {
+        DownloadOutcome::Corrupt
+    }
+}
+
+/// The `error` code of a JSON error body, or a note that there was none.
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(ToOwned::to_owned))
+        .unwrap_or_else(|| "no-json-error".into())
+}
+
+/// A short name for a transport error.
+fn kind_of(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connect".into()
+    } else if e.is_body() || e.is_decode() {
+        "body".into()
+    } else {
+        "transport".into()
+    }
+}
