@@ -103,10 +103,11 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_S3_PARTS_IN_FLIGHT", value_name = "N")]
     pub s3_parts_in_flight: Option<usize>,
 
-    /// Longest an S3 request may take, and longest a download waits for the next bytes
-    /// of an object; a store that is stalled fails a request after at most 3 attempts of
-    /// this (the SDK's retries, with their backoff), answered 503. Part uploads must fit
-    /// in it too: at 8MiB parts, 30s needs 280KB/s to the store [default: 30s].
+    /// Longest one attempt of an S3 request may take, a part upload's included (at 8MiB
+    /// parts, 30s needs 280KB/s to the store), and longest a download waits for the next
+    /// bytes of an object. A request makes at most 3 attempts, so a stalled store fails
+    /// it within 3 × this + 3s (the backoff between attempts), answered 503; at least 1s
+    /// [default: 30s].
     #[arg(long, env = "SEALDROP_S3_TIMEOUT", value_name = "DURATION")]
     pub s3_timeout: Option<Seconds>,
 
@@ -231,9 +232,11 @@ pub struct Settings {
     pub download_lease: Option<Seconds>,
 
     /// How old an abandoned pending upload (a temporary file, an incomplete S3 multipart
-    /// upload) or a blob no file refers to must be before the sweeper removes it. With S3
-    /// it must be longer than the longest upload, since another instance's upload in
-    /// progress looks the same [default: 1h].
+    /// upload) or a blob no file refers to must be before the sweeper removes it; uploads
+    /// in progress in this instance are never removed. Another instance's S3 upload
+    /// counts as abandoned once no part of it has arrived for this long: keep it above the
+    /// longest time one part (--s3-part-size) may take, to be safe above the longest
+    /// upload; at least 1s [default: 1h].
     #[arg(long, env = "SEALDROP_ORPHAN_GRACE", value_name = "DURATION")]
     pub orphan_grace: Option<Seconds>,
 
@@ -837,7 +840,7 @@ impl Config {
                     part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
                     parts_in_flight,
                     timeout: Duration::from_secs(match s.s3_timeout.map(|v| v.0) {
-                        Some(0) => return Err(invalid("--s3-timeout must be more than 0 seconds")),
+                        Some(0) => return Err(invalid("--s3-timeout must be at least 1 second")),
                         Some(secs) => secs,
                         None => 30,
                     }),
@@ -876,7 +879,10 @@ impl Config {
         if download_lease < Duration::from_secs(3) {
             return Err(invalid("--download-lease must be at least 3 seconds"));
         }
-        let orphan_grace = positive(s.orphan_grace, 3600, "--orphan-grace")?;
+        let orphan_grace = Duration::from_secs(s.orphan_grace.map_or(3600, |v| v.0));
+        if orphan_grace < Duration::from_secs(1) {
+            return Err(invalid("--orphan-grace must be at least 1 second"));
+        }
         let header_read_timeout = positive(s.header_read_timeout, 15, "--header-read-timeout")?;
         let connection_idle_timeout =
             positive(s.connection_idle_timeout, 60, "--connection-idle-timeout")?;
@@ -1374,6 +1380,75 @@ mod tests {
         assert!(s3.path_style);
         assert_eq!((s3.part_size, s3.parts_in_flight), (8 << 20, 2));
         assert_eq!(c.meta, MetaConfig::Redis("redis://127.0.0.1:6379/2".into()));
+    }
+
+    #[test]
+    fn sweeper_lease_grace_and_s3_timeout() {
+        let c = parse(&[]).unwrap();
+        assert!(c.sweeper);
+        assert_eq!(c.download_lease, Duration::from_secs(300));
+        assert_eq!(c.orphan_grace, Duration::from_secs(3600));
+        let s3 = |c: &Config| match &c.storage {
+            StorageConfig::S3(s3) => s3.timeout,
+            StorageConfig::Fs => panic!("not s3"),
+        };
+        assert_eq!(
+            s3(&parse(&["--storage", "s3://b"]).unwrap()),
+            Duration::from_secs(30)
+        );
+        let c = parse(&[
+            "--storage",
+            "s3://b",
+            "--s3-timeout",
+            "5s",
+            "--sweeper",
+            "false",
+            "--download-lease",
+            "3s",
+            "--orphan-grace",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(s3(&c), Duration::from_secs(5));
+        assert!(!c.sweeper);
+        assert_eq!(c.download_lease, Duration::from_secs(3));
+        assert_eq!(c.orphan_grace, Duration::from_secs(2));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "storage = \"s3://b\"\ns3-timeout = \"1m\"\nsweeper = false\n\
+             download-lease = 600\norphan-grace = \"10m\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = parse(&["--config", p, "--sweeper", "true"]).unwrap();
+        assert_eq!(s3(&c), Duration::from_secs(60));
+        assert!(c.sweeper, "the flag beats the file");
+        assert_eq!(c.download_lease, Duration::from_secs(600));
+        assert_eq!(c.orphan_grace, Duration::from_secs(600));
+
+        for (args, needle) in [
+            (
+                &["--storage", "s3://b", "--s3-timeout", "0"][..],
+                "--s3-timeout must be at least 1 second",
+            ),
+            (
+                &["--download-lease", "2s"][..],
+                "--download-lease must be at least 3 seconds",
+            ),
+            (
+                &["--orphan-grace", "0"][..],
+                "--orphan-grace must be at least 1 second",
+            ),
+            (&["--sweeper", "sometimes"][..], "sometimes"),
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+        // Ignored with the local store, like the other S3 options.
+        assert!(parse(&["--s3-timeout", "0"]).is_ok());
     }
 
     #[test]

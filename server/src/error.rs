@@ -178,7 +178,8 @@ fn out_of_space(err: &anyhow::Error) -> bool {
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
             ) || io.raw_os_error().is_some_and(|code| FULL.contains(&code));
         }
-        if let Some(rusqlite::Error::SqliteFailure(e, _)) = cause.downcast_ref::<rusqlite::Error>() {
+        if let Some(rusqlite::Error::SqliteFailure(e, _)) = cause.downcast_ref::<rusqlite::Error>()
+        {
             return e.code == rusqlite::ErrorCode::DiskFull;
         }
         false
@@ -262,10 +263,14 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_507_and_other_store_failures_503() {
-        let full: anyhow::Error = Err::<(), _>(std::io::Error::from(std::io::ErrorKind::StorageFull))
-            .context("writing blob 1-abc")
-            .unwrap_err();
-        assert_eq!(ApiError::from(full).status(), StatusCode::INSUFFICIENT_STORAGE);
+        let full: anyhow::Error =
+            Err::<(), _>(std::io::Error::from(std::io::ErrorKind::StorageFull))
+                .context("writing blob 1-abc")
+                .unwrap_err();
+        assert_eq!(
+            ApiError::from(full).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
         let raw = anyhow::Error::new(std::io::Error::from_raw_os_error(28)).context("fsync");
         assert_eq!(ApiError::from(raw).code(), "insufficient_storage");
         let sqlite = anyhow::Error::new(rusqlite::Error::SqliteFailure(
@@ -273,9 +278,15 @@ mod tests {
             None,
         ))
         .context("inserting a row");
-        assert_eq!(ApiError::from(sqlite).status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            ApiError::from(sqlite).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
         let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
-        assert_eq!(ApiError::from(other).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ApiError::from(other).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(
             ApiError::InsufficientStorage(anyhow::anyhow!("x")).to_string(),
             "the server is out of storage space, try again later"

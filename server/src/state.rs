@@ -26,6 +26,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Wakes the sweeper (a new upload may expire before its current deadline).
     pub sweeper: Arc<Notify>,
+    /// The sweeper's blobs without a row that wait for a confirming round.
+    pub orphans: Arc<crate::expiry::OrphanSightings>,
     /// WebSocket uploads in progress: they outlive their HTTP connection, so a graceful
     /// shutdown waits for them here.
     pub transfers: TaskTracker,
@@ -60,6 +62,7 @@ impl AppState {
             blobs: Arc::new(TimedBlobs::new(blobs, metrics.clone())),
             clock,
             sweeper: Arc::new(Notify::new()),
+            orphans: Arc::default(),
             transfers: TaskTracker::new(),
             upload_auth,
             metrics,

@@ -8,7 +8,7 @@
 //!
 //! | method | effect |
 //! |---|---|
-//! | [`FaultProxy::latency`] | each chunk waits this long before it is forwarded |
+//! | [`FaultProxy::latency`] | the first bytes after a pause wait this long (each exchange, both ways) |
 //! | [`FaultProxy::bandwidth`] | each direction of each connection is capped to this rate |
 //! | [`FaultProxy::stall`] | no byte moves for this long (connections stay open) |
 //! | [`FaultProxy::reset_after`] | a connection is reset (RST) once it has carried this many bytes |
@@ -119,7 +119,7 @@ impl FaultProxy {
         self.addr.port()
     }
 
-    /// Delays every chunk by `delay`, in both directions.
+    /// Delays each exchange by `delay` (the first bytes after a pause), in both directions.
     pub fn latency(&self, delay: Duration) {
         self.faults.send_modify(|f| f.latency = delay);
     }
@@ -337,7 +337,10 @@ async fn connection(
 
 /// Makes the socket's close send a RST instead of a FIN.
 fn reset(stream: &TcpStream) {
-    #[allow(deprecated, reason = "a zero linger never blocks: it only turns FIN into RST")]
+    #[allow(
+        deprecated,
+        reason = "a zero linger never blocks: it only turns FIN into RST"
+    )]
     let _ = stream.set_linger(Some(Duration::ZERO));
 }
 
@@ -345,15 +348,18 @@ fn reset(stream: &TcpStream) {
 async fn pump(
     from: &mut OwnedReadHalf,
     to: &mut OwnedWriteHalf,
-    faults: watch::Receiver<Faults>,
+    mut faults: watch::Receiver<Faults>,
     carried: &AtomicU64,
     counters: &Counters,
 ) -> Result<(), ()> {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut last = Instant::now() - Duration::from_secs(3600);
     loop {
         let want = match faults.borrow().bandwidth {
             // At most a tenth of a second of traffic per chunk, so the cap is smooth.
-            Some(rate) => usize::try_from(rate / 10).unwrap_or(usize::MAX).clamp(1, buf.len()),
+            Some(rate) => usize::try_from(rate / 10)
+                .unwrap_or(usize::MAX)
+                .clamp(1, buf.len()),
             None => buf.len(),
         };
         let n = match from.read(&mut buf[..want]).await {
@@ -368,7 +374,15 @@ async fn pump(
             let until = faults.borrow().stalled_until;
             match until {
                 Some(until) if Instant::now() < until => {
-                    tokio::time::sleep_until(until.into()).await;
+                    // Until the stall ends, or the faults change (healed).
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until.into()) => {}
+                        changed = faults.changed() => {
+                            if changed.is_err() {
+                                return Err(());
+                            }
+                        }
+                    }
                 }
                 _ => break,
             }
@@ -377,7 +391,9 @@ async fn pump(
             let f = faults.borrow();
             (f.latency, f.reset_after, f.bandwidth)
         };
-        if !latency.is_zero() {
+        // Latency delays each exchange (the first bytes after a pause), not every chunk
+        // of a stream, which would turn it into a bandwidth cap.
+        if !latency.is_zero() && last.elapsed() >= latency {
             tokio::time::sleep(latency).await;
         }
         let len = n as u64;
@@ -386,7 +402,9 @@ async fn pump(
             && before + len > limit
         {
             // Forward what fits under the limit, then reset: the peer sees a cut stream.
-            let fits = usize::try_from(limit.saturating_sub(before)).unwrap_or(n).min(n);
+            let fits = usize::try_from(limit.saturating_sub(before))
+                .unwrap_or(n)
+                .min(n);
             let _ = to.write_all(&buf[..fits]).await;
             return Err(());
         }
@@ -394,6 +412,7 @@ async fn pump(
             return Err(());
         }
         counters.bytes.fetch_add(len, Ordering::Relaxed);
+        last = Instant::now();
         if let Some(rate) = bandwidth {
             tokio::time::sleep(Duration::from_secs_f64(len as f64 / rate as f64)).await;
         }
@@ -450,13 +469,20 @@ mod tests {
         proxy.latency(Duration::from_millis(200));
         let t = Instant::now();
         assert_eq!(round_trip(&proxy, b"ping").unwrap(), b"ping");
-        assert!(t.elapsed() >= Duration::from_millis(400), "latency both ways");
+        assert!(
+            t.elapsed() >= Duration::from_millis(400),
+            "latency both ways"
+        );
         proxy.heal();
 
         proxy.bandwidth(100_000);
         let t = Instant::now();
         assert_eq!(round_trip(&proxy, &data).unwrap(), data);
-        assert!(t.elapsed() >= Duration::from_millis(900), "capped: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "capped: {:?}",
+            t.elapsed()
+        );
         proxy.heal();
 
         proxy.stall(Duration::from_millis(700));

@@ -10,7 +10,6 @@
 //! `scripts/soak` runs the long one (`SEALDROP_RELIABILITY=long`) and prints the summary
 //! table (`--nocapture`).
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,7 +21,9 @@ use sealdrop_e2e::reliability::{Backend, Cluster, Mode, rss_mib};
 /// The scenarios are heavy: one at a time, so each gets the machine's cores.
 fn serial() -> MutexGuard<'static, ()> {
     static HEAVY: Mutex<()> = Mutex::new(());
-    HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -83,31 +84,72 @@ async fn upload(
     expiry: Duration,
 ) -> Result<Arc<Share>, UploadOutcome> {
     let start = Instant::now();
-    let (outcome, share) = client
-        .upload(base, content, dlimit, expiry.as_secs())
-        .await;
+    let (outcome, share) = client.upload(base, content, dlimit, expiry.as_secs()).await;
     history.upload(start, dlimit, expiry, &outcome, share.as_deref());
     share.ok_or(outcome)
 }
 
 /// Downloads and records.
-async fn download(client: &Client, history: &History, base: &str, share: &Share) -> DownloadOutcome {
+async fn download(
+    client: &Client,
+    history: &History,
+    base: &str,
+    share: &Share,
+) -> DownloadOutcome {
     let start = Instant::now();
     let outcome = client.download(base, share).await;
     history.download(start, share, &outcome);
     outcome
 }
 
-/// The final check: every acknowledged file that must still be there downloads intact.
+/// The final check: every acknowledged file that must still be there downloads intact
+/// (16 at a time; a file whose expiry comes too close meanwhile is skipped).
 async fn final_check(cluster: &Cluster, client: &Client, history: &History, shares: &[Arc<Share>]) {
-    let survivors: BTreeSet<String> = history
-        .must_survive(Instant::now(), Duration::from_secs(5))
+    let margin = Duration::from_secs(3);
+    let survivors: std::collections::BTreeMap<String, Instant> = history
+        .must_survive(Instant::now(), margin)
         .into_iter()
         .collect();
-    for (n, share) in shares.iter().filter(|s| survivors.contains(&s.id)).enumerate() {
-        let start = Instant::now();
-        let outcome = client.download(cluster.base(n), share).await;
-        history.final_check(start, &share.id, &outcome);
+    let checks: Vec<(String, Arc<Share>, Instant)> = shares
+        .iter()
+        .filter_map(|s| {
+            survivors.get(&s.id).map(|d| {
+                (
+                    cluster.base(s.id.len() + s.sha256[0] as usize).to_owned(),
+                    s.clone(),
+                    *d,
+                )
+            })
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(checks));
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (queue, client, history) = (queue.clone(), client.clone(), history.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some((base, share, deadline)) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                if Instant::now() + margin >= deadline {
+                    continue;
+                }
+                let start = Instant::now();
+                let outcome = client.download(&base, &share).await;
+                if outcome != DownloadOutcome::Complete {
+                    eprintln!(
+                        "final check of {}: {outcome:?}; the owner's info: {}\n{}",
+                        share.id,
+                        client.info(&base, &share).await,
+                        history.describe(&share.id)
+                    );
+                }
+                history.final_check(start, &share.id, &outcome);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
     }
 }
 
@@ -152,12 +194,20 @@ fn dlimit_races(backend: Backend) {
                 let mut trial_tasks = Vec::new();
                 for t in 0..parallel.min(trials - round * parallel) {
                     let content = Content::new(16 * 1024 + rng.below(64 * 1024), rng.next());
-                    let share = upload(&client, &history, cluster.base(t), content, dlimit, Duration::from_secs(600))
-                        .await
-                        .expect("an upload without faults succeeds");
+                    let share = upload(
+                        &client,
+                        &history,
+                        cluster.base(t),
+                        content,
+                        dlimit,
+                        Duration::from_secs(600),
+                    )
+                    .await
+                    .expect("an upload without faults succeeds");
                     let mut tasks = Vec::new();
                     for r in 0..racers {
-                        let (client, history, share) = (client.clone(), history.clone(), share.clone());
+                        let (client, history, share) =
+                            (client.clone(), history.clone(), share.clone());
                         let base = cluster.base(r).to_owned();
                         tasks.push(tokio::spawn(async move {
                             download(&client, &history, &base, &share).await
@@ -182,7 +232,10 @@ fn dlimit_races(backend: Backend) {
         let violations = assert_invariants(&cluster, &history, "dlimit race");
         let rss = cluster_peaks(&cluster);
         summary.add(
-            &format!("dlimit={dlimit} race, {trials}×{racers}, {}", backend.name()),
+            &format!(
+                "dlimit={dlimit} race, {trials}×{racers}, {}",
+                backend.name()
+            ),
             &history,
             violations,
             &rss,
@@ -218,13 +271,21 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
     let _heavy = serial();
     let started = Instant::now();
     let files = 1000;
-    let cluster = cluster(backend, &["--sweeper", if sweeper { "true" } else { "false" }]);
+    let cluster = cluster(
+        backend,
+        &["--sweeper", if sweeper { "true" } else { "false" }],
+    );
     let rt = runtime();
     let history = History::new();
     let client = Client::new(Duration::from_secs(30));
     let mut rng = Rng::new(seed());
     let plan: Vec<(Content, Duration)> = (0..files)
-        .map(|_| (Content::new(1024 + rng.below(4096), rng.next()), Duration::from_secs(1 + rng.below(3))))
+        .map(|_| {
+            (
+                Content::new(1024 + rng.below(4096), rng.next()),
+                Duration::from_secs(1 + rng.below(3)),
+            )
+        })
         .collect();
     let shares: Arc<Mutex<Vec<Arc<Share>>>> = Arc::default();
     rt.block_on(async {
@@ -232,9 +293,15 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
         // Continuous download attempts on random files while they upload and expire.
         let mut downloaders = Vec::new();
         for d in 0..32usize {
-            let (client, history, shares, uploading) =
-                (client.clone(), history.clone(), shares.clone(), uploading.clone());
-            let bases: Vec<String> = (0..cluster.nodes.len()).map(|n| cluster.base(n).to_owned()).collect();
+            let (client, history, shares, uploading) = (
+                client.clone(),
+                history.clone(),
+                shares.clone(),
+                uploading.clone(),
+            );
+            let bases: Vec<String> = (0..cluster.nodes.len())
+                .map(|n| cluster.base(n).to_owned())
+                .collect();
             let mut rng = Rng::new(rng.next());
             downloaders.push(tokio::spawn(async move {
                 let mut quiet_since: Option<Instant> = None;
@@ -251,11 +318,14 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     };
-                    let outcome = download(&client, &history, &bases[d % bases.len()], &share).await;
+                    let outcome =
+                        download(&client, &history, &bases[d % bases.len()], &share).await;
                     // Keep going until every file has been gone for a while.
                     if uploading.load(Ordering::SeqCst) || outcome != DownloadOutcome::NotFound {
                         quiet_since = None;
-                    } else if quiet_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(2) {
+                    } else if quiet_since.get_or_insert_with(Instant::now).elapsed()
+                        > Duration::from_secs(2)
+                    {
                         return;
                     }
                 }
@@ -265,13 +335,20 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
         let plan = Arc::new(plan);
         let mut uploaders = Vec::new();
         for u in 0..16usize {
-            let (client, history, shares, next, plan) =
-                (client.clone(), history.clone(), shares.clone(), next.clone(), plan.clone());
+            let (client, history, shares, next, plan) = (
+                client.clone(),
+                history.clone(),
+                shares.clone(),
+                next.clone(),
+                plan.clone(),
+            );
             let base = cluster.base(u).to_owned();
             uploaders.push(tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&(content, expiry)) = plan.get(i) else { return };
+                    let Some(&(content, expiry)) = plan.get(i) else {
+                        return;
+                    };
                     let share = upload(&client, &history, &base, content, 100, expiry)
                         .await
                         .expect("an upload without faults succeeds");
@@ -293,11 +370,23 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
     rt.block_on(async {
         for (n, share) in shares.iter().enumerate() {
             let outcome = download(&client, &history, cluster.base(n), share).await;
-            assert_eq!(outcome, DownloadOutcome::NotFound, "{} after its expiry", share.id);
+            assert_eq!(
+                outcome,
+                DownloadOutcome::NotFound,
+                "{} after its expiry",
+                share.id
+            );
         }
     });
-    let completed = history.tally().get("download complete").copied().unwrap_or(0);
-    assert!(completed > 100, "the storm downloaded only {completed} files before they expired");
+    let completed = history
+        .tally()
+        .get("download complete")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        completed > 100,
+        "the storm downloaded only {completed} files before they expired"
+    );
     if sweeper {
         // The sweeper reclaims every row and blob soon after the last deadline.
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -306,11 +395,18 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
             if rows == 0 && blobs == 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "the sweeper left {rows} rows and {blobs} blobs");
+            assert!(
+                Instant::now() < deadline,
+                "the sweeper left {rows} rows and {blobs} blobs"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     } else {
-        assert_eq!(cluster.rows().len(), files, "no sweeper: the rows stay (unreadable)");
+        assert_eq!(
+            cluster.rows().len(),
+            files,
+            "no sweeper: the rows stay (unreadable)"
+        );
     }
     let violations = assert_invariants(&cluster, &history, "expiry storm");
     let mut summary = Summary::new();
@@ -375,15 +471,18 @@ impl Fault {
 
     /// Whether every operation must still succeed (only slower).
     fn benign(self) -> bool {
-        matches!(self, Self::S3Latency | Self::S3Bandwidth | Self::RedisLatency)
+        matches!(
+            self,
+            Self::S3Latency | Self::S3Bandwidth | Self::RedisLatency
+        )
     }
 
     fn apply(self, cluster: &Cluster) {
         let (s3, redis) = (cluster.s3_proxy(), cluster.redis_proxy());
         match self {
             Self::S3Latency => s3.latency(Duration::from_millis(30)),
-            Self::S3Bandwidth => s3.bandwidth(4 << 20),
-            Self::S3Stall => s3.stall(Duration::from_secs(8)),
+            Self::S3Bandwidth => s3.bandwidth(8 << 20),
+            Self::S3Stall => s3.stall(Duration::from_secs(12)),
             Self::S3Reset => s3.reset_after(1 << 20),
             Self::S3Refuse => s3.refuse(),
             Self::S3Down => s3.down_for(Duration::from_secs(3)),
@@ -402,8 +501,8 @@ impl Fault {
 
 /// The S3 timeout the fault scenarios configure, and the longest a failing operation
 /// may take: the SDK's attempts (3) of that timeout, its backoff, and the rest.
-const S3_TIMEOUT: &str = "2s";
-const FAILURE_BOUND: Duration = Duration::from_secs(20);
+const S3_TIMEOUT: &str = "5s";
+const FAILURE_BOUND: Duration = Duration::from_secs(30);
 
 #[test]
 fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
@@ -411,7 +510,14 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
     let started = Instant::now();
     let cluster = cluster(
         Backend::Shared,
-        &["--s3-timeout", S3_TIMEOUT, "--s3-part-size", "5MiB", "--orphan-grace", "2s"],
+        &[
+            "--s3-timeout",
+            S3_TIMEOUT,
+            "--s3-part-size",
+            "5MiB",
+            "--orphan-grace",
+            "2s",
+        ],
     );
     let rt = runtime();
     let history = History::new();
@@ -423,9 +529,16 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
         for n in 0..6 {
             let content = Content::new(12 << 20, rng.next());
             out.push(
-                upload(&client, &history, cluster.base(n), content, 100, Duration::from_secs(3600))
-                    .await
-                    .expect("an upload without faults succeeds"),
+                upload(
+                    &client,
+                    &history,
+                    cluster.base(n),
+                    content,
+                    100,
+                    Duration::from_secs(3600),
+                )
+                .await
+                .expect("an upload without faults succeeds"),
             );
         }
         out
@@ -434,16 +547,17 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
     for fault in Fault::ALL {
         let ops: Vec<(Instant, String)> = rt.block_on(async {
             let mut tasks = Vec::new();
-            for n in 0..4usize {
+            for (n, stable_share) in stable.iter().take(4).enumerate() {
                 let (c, h) = (client.clone(), history.clone());
                 let base = cluster.base(n).to_owned();
                 let content = Content::new(12 << 20, rng.next());
                 tasks.push(tokio::spawn(async move {
                     let start = Instant::now();
-                    let share = upload(&c, &h, &base, content, 100, Duration::from_secs(3600)).await;
+                    let share =
+                        upload(&c, &h, &base, content, 100, Duration::from_secs(3600)).await;
                     (start, share.ok(), None)
                 }));
-                let share = stable[n].clone();
+                let share = stable_share.clone();
                 let (client, history) = (client.clone(), history.clone());
                 let base = cluster.base(n + 1).to_owned();
                 tasks.push(tokio::spawn(async move {
@@ -460,7 +574,10 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
             for task in tasks {
                 let (start, share, outcome) = task.await.unwrap();
                 let took = start.elapsed();
-                assert!(took < FAILURE_BOUND, "{fault:?}: an operation took {took:?}");
+                assert!(
+                    took < FAILURE_BOUND,
+                    "{fault:?}: an operation took {took:?}"
+                );
                 if let Some(share) = share {
                     uploaded.push(share);
                 }
@@ -471,33 +588,81 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
         let _ = ops;
         // The outcomes of this fault's operations.
         let events = history.events();
-        let recent: Vec<&Op> = events
-            .iter()
-            .rev()
-            .take(8)
-            .map(|e| &e.op)
-            .collect();
+        let recent: Vec<&Op> = events.iter().rev().take(8).map(|e| &e.op).collect();
+        // Under a benign fault most operations succeed, only slower. (moto answers some
+        // part uploads that arrive through the capped proxy with a 500 of its own, which
+        // the server passes on as a clean 503: so not all of them.)
+        if fault.benign() {
+            let ok = recent
+                .iter()
+                .filter(|op| {
+                    matches!(
+                        op,
+                        Op::Upload {
+                            outcome: UploadOutcome::Ok,
+                            ..
+                        } | Op::Download {
+                            outcome: DownloadOutcome::Complete,
+                            ..
+                        }
+                    )
+                })
+                .count();
+            assert!(
+                ok >= recent.len() / 2,
+                "{fault:?}: only {ok} of {} succeeded: {recent:?}",
+                recent.len()
+            );
+        }
         for op in recent {
             let clean = match op {
-                Op::Upload { outcome: UploadOutcome::Ok, .. }
-                | Op::Download { outcome: DownloadOutcome::Complete, .. } => true,
-                _ if fault.benign() => false,
-                Op::Upload { outcome: UploadOutcome::Refused(503, code), .. }
-                | Op::Download { outcome: DownloadOutcome::Refused(503, code), .. } => {
-                    code == "unavailable"
+                Op::Upload {
+                    outcome: UploadOutcome::Ok,
+                    ..
                 }
+                | Op::Download {
+                    outcome: DownloadOutcome::Complete,
+                    ..
+                } => true,
+                Op::Upload {
+                    outcome: UploadOutcome::Refused(503, code),
+                    ..
+                }
+                | Op::Download {
+                    outcome: DownloadOutcome::Refused(503, code),
+                    ..
+                } => code == "unavailable",
                 // A download whose store failed after the first bytes can only be cut.
-                Op::Download { outcome: DownloadOutcome::Cut(_), .. } => true,
+                Op::Download {
+                    outcome: DownloadOutcome::Cut(_),
+                    ..
+                } => true,
                 _ => false,
             };
-            assert!(clean, "{fault:?}: not a clean outcome: {op:?}\n{}", cluster.logs());
+            assert!(
+                clean,
+                "{fault:?}: not a clean outcome: {op:?}\n{}",
+                cluster.logs()
+            );
         }
         // Between faults everything works again at once.
         rt.block_on(async {
             let content = Content::new(6 << 20, rng.next());
-            let share = upload(&client, &history, cluster.base(0), content, 100, Duration::from_secs(3600))
-                .await
-                .unwrap_or_else(|e| panic!("{fault:?}: an upload after healing failed: {e:?}\n{}", cluster.logs()));
+            let share = upload(
+                &client,
+                &history,
+                cluster.base(0),
+                content,
+                100,
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{fault:?}: an upload after healing failed: {e:?}\n{}",
+                    cluster.logs()
+                )
+            });
             uploaded.push(share);
         });
     }
@@ -506,9 +671,16 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
     std::thread::sleep(Duration::from_millis(2500));
     rt.block_on(async {
         for n in 0..cluster.nodes.len() {
-            let share = upload(&client, &history, cluster.base(n), Content::new(10, rng.next()), 1, Duration::from_secs(3600))
-                .await
-                .expect("upload");
+            let share = upload(
+                &client,
+                &history,
+                cluster.base(n),
+                Content::new(10, rng.next()),
+                1,
+                Duration::from_secs(3600),
+            )
+            .await
+            .expect("upload");
             uploaded.push(share);
         }
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -517,7 +689,10 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
             if left.is_empty() {
                 break;
             }
-            assert!(Instant::now() < deadline, "multipart uploads left after a sweep: {left:?}");
+            assert!(
+                Instant::now() < deadline,
+                "multipart uploads left after a sweep: {left:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         final_check(&cluster, &client, &history, &uploaded).await;
@@ -525,7 +700,11 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
     let violations = assert_invariants(&cluster, &history, "storage faults");
     let mut summary = Summary::new();
     summary.add(
-        &format!("storage faults ({} modes, S3 and Redis), {}", Fault::ALL.len(), Backend::Shared.name()),
+        &format!(
+            "storage faults ({} modes, S3 and Redis), {}",
+            Fault::ALL.len(),
+            Backend::Shared.name()
+        ),
         &history,
         violations,
         &cluster_peaks(&cluster),
@@ -554,9 +733,16 @@ fn sigkill(backend: Backend) {
         for n in 0..100 {
             let content = Content::new(256 * 1024 + rng.below(3 << 20), rng.next());
             out.push(
-                upload(&client, &history, cluster.base(n), content, 3, Duration::from_secs(3600))
-                    .await
-                    .expect("an upload without faults succeeds"),
+                upload(
+                    &client,
+                    &history,
+                    cluster.base(n),
+                    content,
+                    3,
+                    Duration::from_secs(3600),
+                )
+                .await
+                .expect("an upload without faults succeeds"),
             );
         }
         out
@@ -567,9 +753,15 @@ fn sigkill(backend: Backend) {
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for w in 0..16usize {
-            let (client, history, next, uploaded) =
-                (client.clone(), history.clone(), next.clone(), uploaded.clone());
-            let bases: Vec<String> = (0..cluster.nodes.len()).map(|n| cluster.base(n).to_owned()).collect();
+            let (client, history, next, uploaded) = (
+                client.clone(),
+                history.clone(),
+                next.clone(),
+                uploaded.clone(),
+            );
+            let bases: Vec<String> = (0..cluster.nodes.len())
+                .map(|n| cluster.base(n).to_owned())
+                .collect();
             let before = before.clone();
             let mut rng = Rng::new(rng.next());
             tasks.push(tokio::spawn(async move {
@@ -581,7 +773,16 @@ fn sigkill(backend: Backend) {
                     let base = &bases[(w + i) % bases.len()];
                     if i % 2 == 0 {
                         let content = Content::new(1 << 20 | rng.below(5 << 20), rng.next());
-                        if let Ok(share) = upload(&client, &history, base, content, 3, Duration::from_secs(3600)).await {
+                        if let Ok(share) = upload(
+                            &client,
+                            &history,
+                            base,
+                            content,
+                            3,
+                            Duration::from_secs(3600),
+                        )
+                        .await
+                        {
                             uploaded.lock().unwrap().push(share);
                         }
                     } else {
@@ -622,9 +823,16 @@ fn sigkill(backend: Backend) {
 
     // A download cut by a kill holds its slot until its lease ends, then gives it back.
     let held = rt.block_on(async {
-        let share = upload(&client, &history, cluster.base(0), Content::new(32 << 20, rng.next()), 1, Duration::from_secs(3600))
-            .await
-            .expect("upload");
+        let share = upload(
+            &client,
+            &history,
+            cluster.base(0),
+            Content::new(32 << 20, rng.next()),
+            1,
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("upload");
         let stuck = client.start_download(cluster.base(0), &share).await;
         assert!(stuck.is_some(), "the download started");
         share
@@ -636,18 +844,39 @@ fn sigkill(backend: Backend) {
         let other = cluster.base(cluster.nodes.len() - 1).to_owned();
         let early = download(&client, &history, &other, &held).await;
         if killed_at.elapsed() < lease {
-            assert_eq!(early, DownloadOutcome::NotFound, "the killed download's slot is held until its lease ends");
+            assert_eq!(
+                early,
+                DownloadOutcome::NotFound,
+                "the killed download's slot is held until its lease ends"
+            );
         }
-        tokio::time::sleep((killed_at + lease + Duration::from_millis(500)).saturating_duration_since(Instant::now())).await;
+        tokio::time::sleep(
+            (killed_at + lease + Duration::from_millis(500))
+                .saturating_duration_since(Instant::now()),
+        )
+        .await;
         let late = download(&client, &history, &other, &held).await;
-        assert_eq!(late, DownloadOutcome::Complete, "the slot came back after the lease\n{}", cluster.logs());
+        assert_eq!(
+            late,
+            DownloadOutcome::Complete,
+            "the slot came back after the lease\n{}",
+            cluster.logs()
+        );
     });
 
     // Temporary files and parts are gone after one sweep past the grace period.
     std::thread::sleep(Duration::from_millis(2500));
     let all = rt.block_on(async {
         for n in 0..cluster.nodes.len() {
-            let _ = upload(&client, &history, cluster.base(n), Content::new(10, rng.next()), 1, Duration::from_secs(3600)).await;
+            let _ = upload(
+                &client,
+                &history,
+                cluster.base(n),
+                Content::new(10, rng.next()),
+                1,
+                Duration::from_secs(3600),
+            )
+            .await;
         }
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -655,7 +884,10 @@ fn sigkill(backend: Backend) {
             if left.is_empty() {
                 break;
             }
-            assert!(Instant::now() < deadline, "leftovers after a sweep: {left:?}");
+            assert!(
+                Instant::now() < deadline,
+                "leftovers after a sweep: {left:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let all = uploaded.lock().unwrap().clone();
@@ -667,7 +899,11 @@ fn sigkill(backend: Backend) {
     let slowest = restarts.iter().max().unwrap();
     let mut summary = Summary::new();
     summary.add(
-        &format!("SIGKILL ×{} during 100 uploads + 100 downloads (slowest restart {slowest:.1?}), {}", kills + 1, backend.name()),
+        &format!(
+            "SIGKILL ×{} during 100 uploads + 100 downloads (slowest restart {slowest:.1?}), {}",
+            kills + 1,
+            backend.name()
+        ),
         &history,
         violations,
         &cluster.peak_rss_mib(),
@@ -715,7 +951,16 @@ fn redis_down_for_10_s_answers_503_then_recovers() {
                 while Instant::now() < end {
                     if w < 8 {
                         let content = Content::new(1024 + rng.below(256 * 1024), rng.next());
-                        if let Ok(share) = upload(&client, &history, &base, content, 20, Duration::from_secs(3600)).await {
+                        if let Ok(share) = upload(
+                            &client,
+                            &history,
+                            &base,
+                            content,
+                            20,
+                            Duration::from_secs(3600),
+                        )
+                        .await
+                        {
                             shares.lock().unwrap().push(share);
                         } else {
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -723,11 +968,14 @@ fn redis_down_for_10_s_answers_503_then_recovers() {
                     } else {
                         let pick = {
                             let shares = shares.lock().unwrap();
-                            (!shares.is_empty()).then(|| shares[rng.below(shares.len() as u64) as usize].clone())
+                            (!shares.is_empty())
+                                .then(|| shares[rng.below(shares.len() as u64) as usize].clone())
                         };
                         match pick {
                             Some(share) => {
-                                if download(&client, &history, &base, &share).await != DownloadOutcome::Complete {
+                                if download(&client, &history, &base, &share).await
+                                    != DownloadOutcome::Complete
+                                {
                                     tokio::time::sleep(Duration::from_millis(50)).await;
                                 }
                             }
@@ -751,33 +999,64 @@ fn redis_down_for_10_s_answers_503_then_recovers() {
     let mut after_ok = 0;
     for event in history.events() {
         let failed_with = match &event.op {
-            Op::Upload { outcome: UploadOutcome::Ok, .. }
-            | Op::Download { outcome: DownloadOutcome::Complete | DownloadOutcome::NotFound, .. } => None,
-            Op::Upload { outcome: UploadOutcome::Refused(s, c), .. }
-            | Op::Download { outcome: DownloadOutcome::Refused(s, c), .. } => Some(format!("{s} {c}")),
+            Op::Upload {
+                outcome: UploadOutcome::Ok,
+                ..
+            }
+            | Op::Download {
+                outcome: DownloadOutcome::Complete | DownloadOutcome::NotFound,
+                ..
+            } => None,
+            Op::Upload {
+                outcome: UploadOutcome::Refused(s, c),
+                ..
+            }
+            | Op::Download {
+                outcome: DownloadOutcome::Refused(s, c),
+                ..
+            } => Some(format!("{s} {c}")),
             other => Some(format!("{other:?}")),
         };
         let took = event.end - event.start;
         if event.start >= down_at + margin && event.end <= up_at {
             // While Redis is down: a quick 503, never a hang or another error.
-            assert!(took < Duration::from_secs(5), "an operation during the outage took {took:?}");
+            assert!(
+                took < Duration::from_secs(5),
+                "an operation during the outage took {took:?}"
+            );
             if let Some(what) = &failed_with {
                 assert!(what == "503 unavailable", "during the outage: {what}");
                 during_503 += 1;
             }
         } else if event.start >= up_at + Duration::from_secs(2) && event.end <= end {
-            assert!(failed_with.is_none(), "after recovery: {failed_with:?}\n{}", cluster.logs());
+            assert!(
+                failed_with.is_none(),
+                "after recovery: {failed_with:?}\n{}",
+                cluster.logs()
+            );
             after_ok += 1;
         } else if event.start < down_at {
-            assert!(failed_with.is_none() || event.end > down_at, "before the outage: {failed_with:?}");
+            assert!(
+                failed_with.is_none() || event.end > down_at,
+                "before the outage: {failed_with:?}"
+            );
         }
     }
-    assert!(during_503 > 10, "only {during_503} operations answered 503 during the outage");
-    assert!(after_ok > 10, "only {after_ok} operations after the recovery");
+    assert!(
+        during_503 > 10,
+        "only {during_503} operations answered 503 during the outage"
+    );
+    assert!(
+        after_ok > 10,
+        "only {after_ok} operations after the recovery"
+    );
     let violations = assert_invariants(&cluster, &history, "Redis down");
     let mut summary = Summary::new();
     summary.add(
-        &format!("Redis down 10 s under traffic ({during_503} quick 503s), {}", Backend::Shared.name()),
+        &format!(
+            "Redis down 10 s under traffic ({during_503} quick 503s), {}",
+            Backend::Shared.name()
+        ),
         &history,
         violations,
         &cluster_peaks(&cluster),
@@ -812,8 +1091,14 @@ impl SmallDisk {
             .arg(&path)
             .status()
             .expect("mount");
-        assert!(status.success(), "mounting a tmpfs needs root (or sudo without a password)");
-        Self { dir: Some(dir), path }
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (or sudo without a password)"
+        );
+        Self {
+            dir: Some(dir),
+            path,
+        }
     }
 }
 
@@ -827,7 +1112,11 @@ fn unsafe_is_root() -> bool {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let prefix: &[&str] = if unsafe_is_root() { &[] } else { &["sudo", "-n"] };
+        let prefix: &[&str] = if unsafe_is_root() {
+            &[]
+        } else {
+            &["sudo", "-n"]
+        };
         let mut cmd = std::process::Command::new(prefix.first().copied().unwrap_or("umount"));
         if !prefix.is_empty() {
             cmd.args(&prefix[1..]).arg("umount");
@@ -855,23 +1144,63 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
         let mut kept = Vec::new();
         for _ in 0..3 {
             let content = Content::new(1 << 20, rng.next());
-            kept.push(upload(&client, &history, base, content, 10, Duration::from_secs(3600)).await.expect("upload"));
+            kept.push(
+                upload(
+                    &client,
+                    &history,
+                    base,
+                    content,
+                    10,
+                    Duration::from_secs(3600),
+                )
+                .await
+                .expect("upload"),
+            );
         }
         // One upload bigger than the whole disk: refused midway, its temp file removed.
-        let (outcome, share) = client.upload(base, Content::new(40 << 20, rng.next()), 1, 3600).await;
-        history.upload(Instant::now(), 1, Duration::from_secs(3600), &outcome, share.as_deref());
-        assert_eq!(outcome, UploadOutcome::Refused(507, "insufficient_storage".into()), "{}", cluster.logs());
-        assert_eq!(cluster.leftovers().await, Vec::<String>::new(), "the failed upload left its temp file");
+        let (outcome, share) = client
+            .upload(base, Content::new(40 << 20, rng.next()), 1, 3600)
+            .await;
+        history.upload(
+            Instant::now(),
+            1,
+            Duration::from_secs(3600),
+            &outcome,
+            share.as_deref(),
+        );
+        assert_eq!(
+            outcome,
+            UploadOutcome::Refused(507, "insufficient_storage".into()),
+            "{}",
+            cluster.logs()
+        );
+        assert_eq!(
+            cluster.leftovers().await,
+            Vec::<String>::new(),
+            "the failed upload left its temp file"
+        );
         // Fill the disk with 2 MiB files until one is refused.
         let mut filler = Vec::new();
         let refused = loop {
-            let (outcome, share) = client.upload(base, Content::new(2 << 20, rng.next()), 1, 3600).await;
-            history.upload(Instant::now(), 1, Duration::from_secs(3600), &outcome, share.as_deref());
+            let (outcome, share) = client
+                .upload(base, Content::new(2 << 20, rng.next()), 1, 3600)
+                .await;
+            history.upload(
+                Instant::now(),
+                1,
+                Duration::from_secs(3600),
+                &outcome,
+                share.as_deref(),
+            );
             match (outcome, share) {
                 (UploadOutcome::Ok, Some(share)) => filler.push(share),
                 (other, _) => break other,
             }
-            assert!(filler.len() < 20, "a 24 MiB disk took {} files of 2 MiB", filler.len());
+            assert!(
+                filler.len() < 20,
+                "a 24 MiB disk took {} files of 2 MiB",
+                filler.len()
+            );
         };
         assert!(
             matches!(&refused, UploadOutcome::Refused(507, c) if c == "insufficient_storage")
@@ -885,17 +1214,38 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
         );
         // Existing files still download, intact.
         for share in &kept {
-            assert_eq!(download(&client, &history, base, share).await, DownloadOutcome::Complete);
+            assert_eq!(
+                download(&client, &history, base, share).await,
+                DownloadOutcome::Complete
+            );
         }
         // Space returns (the owner deletes files): uploads work again.
         for share in filler.drain(..) {
             let start = Instant::now();
             let status = client.delete(base, &share).await;
-            history.record(start, Op::Delete { id: share.id.clone(), status });
+            history.record(
+                start,
+                Op::Delete {
+                    id: share.id.clone(),
+                    status,
+                },
+            );
             assert_eq!(status, 200);
         }
-        let again = upload(&client, &history, base, Content::new(4 << 20, rng.next()), 2, Duration::from_secs(3600)).await;
-        assert!(again.is_ok(), "an upload after space returned failed\n{}", cluster.logs());
+        let again = upload(
+            &client,
+            &history,
+            base,
+            Content::new(4 << 20, rng.next()),
+            2,
+            Duration::from_secs(3600),
+        )
+        .await;
+        assert!(
+            again.is_ok(),
+            "an upload after space returned failed\n{}",
+            cluster.logs()
+        );
         kept.extend(again.ok());
         final_check(&cluster, &client, &history, &kept).await;
     });
@@ -916,9 +1266,11 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
 /// The sentence of a 2 MiB upload's refusal, read raw (the client keeps only the code).
 fn raw_upload_sentence(port: u16) -> String {
     use std::io::{Read, Write};
-    let body = vec![7u8; 2 << 20];
+    let body: Vec<u8> = Content::new(2 << 20, 7).chunks().flatten().collect();
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let head = format!(
         "POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          X-File-Metadata: AAAA\r\nAuthorization: send-v1 AAAAAAAAAAAAAAAAAAAAAA\r\n\
@@ -936,11 +1288,18 @@ fn raw_upload_sentence(port: u16) -> String {
 // Soak
 // ---------------------------------------------------------------------------------------
 
+/// Seconds since the soak began, and each instance's RSS then (MiB).
+type RssSample = (Duration, Vec<u64>);
+
 fn soak(backend: Backend) {
     let _heavy = serial();
     let started = Instant::now();
     let mode = Mode::from_env();
-    let duration = mode.pick(Duration::from_secs(60), Duration::from_secs(600));
+    let duration = std::env::var("SEALDROP_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(mode.pick(Duration::from_secs(60), Duration::from_secs(600)));
     let mut cluster = cluster(backend, &[]);
     let rt = runtime();
     let history = History::new();
@@ -948,7 +1307,7 @@ fn soak(backend: Backend) {
     let mut rng = Rng::new(seed());
     let end = Instant::now() + duration;
     let shares: Arc<Mutex<Vec<Arc<Share>>>> = Arc::default();
-    let samples: Arc<Mutex<Vec<(Duration, Vec<u64>)>>> = Arc::default();
+    let samples: Arc<Mutex<Vec<RssSample>>> = Arc::default();
     let pids: Vec<u32> = cluster.nodes.iter().map(|n| n.pid()).collect();
     rt.block_on(async {
         let mut tasks = Vec::new();
@@ -963,9 +1322,22 @@ fn soak(backend: Backend) {
                         70..95 => 64 * 1024 + rng.below(1 << 20),
                         _ => (1 << 20) + rng.below(7 << 20),
                     };
-                    let expiry = if rng.below(10) == 0 { 5 + rng.below(15) } else { 3600 };
+                    let expiry = if rng.below(10) == 0 {
+                        5 + rng.below(15)
+                    } else {
+                        3600
+                    };
                     let dlimit = 1 + rng.below(20) as u32;
-                    if let Ok(share) = upload(&client, &history, &base, Content::new(len, rng.next()), dlimit, Duration::from_secs(expiry)).await {
+                    if let Ok(share) = upload(
+                        &client,
+                        &history,
+                        &base,
+                        Content::new(len, rng.next()),
+                        dlimit,
+                        Duration::from_secs(expiry),
+                    )
+                    .await
+                    {
                         let mut shares = shares.lock().unwrap();
                         shares.push(share);
                         if shares.len() > 4000 {
@@ -983,7 +1355,8 @@ fn soak(backend: Backend) {
                 while Instant::now() < end {
                     let pick = {
                         let shares = shares.lock().unwrap();
-                        (!shares.is_empty()).then(|| shares[rng.below(shares.len() as u64) as usize].clone())
+                        (!shares.is_empty())
+                            .then(|| shares[rng.below(shares.len() as u64) as usize].clone())
                     };
                     let Some(share) = pick else {
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -992,8 +1365,16 @@ fn soak(backend: Backend) {
                     if rng.below(100) == 0 {
                         let start = Instant::now();
                         let status = client.delete(&base, &share).await;
-                        history.record(start, Op::Delete { id: share.id.clone(), status });
-                    } else if download(&client, &history, &base, &share).await == DownloadOutcome::NotFound {
+                        history.record(
+                            start,
+                            Op::Delete {
+                                id: share.id.clone(),
+                                status,
+                            },
+                        );
+                    } else if download(&client, &history, &base, &share).await
+                        == DownloadOutcome::NotFound
+                    {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                 }
@@ -1018,25 +1399,49 @@ fn soak(backend: Backend) {
         final_check(&cluster, &client, &history, &all).await;
     });
     let errors = history.server_errors();
-    assert!(errors.is_empty(), "5xx answers without any fault: {errors:?}\n{}", cluster.logs());
-    assert_eq!(history.unanswered(), 0, "operations without an answer: {:?}", history.tally());
+    assert!(
+        errors.is_empty(),
+        "5xx answers without any fault: {errors:?}\n{}",
+        cluster.logs()
+    );
+    assert_eq!(
+        history.unanswered(),
+        0,
+        "operations without an answer: {:?}",
+        history.tally()
+    );
     // Flat memory: the second half peaks no higher than the first, with a margin.
     let samples = samples.lock().unwrap().clone();
     let half = samples.len() / 2;
     for node in 0..cluster.nodes.len() {
-        let first = samples[..half].iter().map(|(_, r)| r[node]).max().unwrap_or(0);
-        let second = samples[half..].iter().map(|(_, r)| r[node]).max().unwrap_or(0);
+        let first = samples[..half]
+            .iter()
+            .map(|(_, r)| r[node])
+            .max()
+            .unwrap_or(0);
+        let second = samples[half..]
+            .iter()
+            .map(|(_, r)| r[node])
+            .max()
+            .unwrap_or(0);
         assert!(
             second <= first + first / 4 + 16,
             "instance {node}'s RSS grew from {first} MiB to {second} MiB: {samples:?}"
         );
     }
     let tally = history.tally();
-    assert!(tally.get("download complete").copied().unwrap_or(0) > 1000, "{tally:?}");
+    assert!(
+        tally.get("download complete").copied().unwrap_or(0) > 1000,
+        "{tally:?}"
+    );
     let violations = assert_invariants(&cluster, &history, "soak");
     let mut summary = Summary::new();
     summary.add(
-        &format!("soak, 64 uploaders + 256 downloaders, {} s, {}", duration.as_secs(), backend.name()),
+        &format!(
+            "soak, 64 uploaders + 256 downloaders, {} s, {}",
+            duration.as_secs(),
+            backend.name()
+        ),
         &history,
         violations,
         &cluster.peak_rss_mib(),
@@ -1053,4 +1458,85 @@ fn a_soak_of_64_uploaders_and_256_downloaders_on_fs_and_sqlite() {
 #[test]
 fn a_soak_of_64_uploaders_and_256_downloaders_on_s3_and_redis() {
     soak(Backend::Shared);
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions: bugs the suite found
+// ---------------------------------------------------------------------------------------
+
+/// Found by the storage-fault scenario: when Redis answered an upload's insert too late
+/// (a stall), the upload was answered 503 and its blob deleted, but the insert had run,
+/// leaving a row for a failed upload (and without a blob). The server now removes such a
+/// row as soon as the store answers again.
+#[test]
+fn a_failed_upload_whose_insert_timed_out_leaves_no_row() {
+    let _heavy = serial();
+    let cluster = cluster(Backend::Shared, &[]);
+    let rt = runtime();
+    let history = History::new();
+    let client = Client::new(Duration::from_secs(60));
+    // Longer than the answer timeout (2 s), shorter than the whole operation's (3 s):
+    // the insert arrives while the server still waits, but it gave up on the answer.
+    const STALL: Duration = Duration::from_millis(2500);
+    let stall_end = rt.block_on(async {
+        // Everything before the insert is S3; the insert waits in the stalled proxy and
+        // runs when the stall ends, after the server gave up on its answer.
+        // One upload first, so Redis knows the insert script (an EVALSHA it does not know
+        // would only answer NOSCRIPT when the stall ends).
+        upload(
+            &client,
+            &history,
+            cluster.base(0),
+            Content::new(10, 2),
+            1,
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("an upload without faults succeeds");
+        let s3_before = cluster.s3_proxy().bytes();
+        let uploading = {
+            let (client, history) = (client.clone(), history.clone());
+            let base = cluster.base(0).to_owned();
+            tokio::spawn(async move {
+                upload(
+                    &client,
+                    &history,
+                    &base,
+                    Content::new(6 << 20, 1),
+                    1,
+                    Duration::from_secs(3600),
+                )
+                .await
+            })
+        };
+        // Stall Redis once S3 has the whole blob: the next step is the insert.
+        while cluster.s3_proxy().bytes() < s3_before + (6 << 20) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        cluster.redis_proxy().stall(STALL);
+        let stall_end = Instant::now() + STALL;
+        let outcome = uploading.await.unwrap();
+        // (Checked below, after the stall.)
+        assert_eq!(
+            outcome.err(),
+            Some(UploadOutcome::Refused(503, "unavailable".into()))
+        );
+        stall_end
+    });
+    // The insert runs when the stall ends: without the fix its row stayed for good. With
+    // it the server's removal (queued behind the insert, or retried) takes it away.
+    std::thread::sleep(
+        stall_end.saturating_duration_since(Instant::now()) + Duration::from_secs(1),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.rows().len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the failed upload's row stayed: {:?}\n{}",
+            cluster.rows(),
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_invariants(&cluster, &history, "a failed insert");
 }

@@ -20,6 +20,7 @@
 //! without saying). Refusals before that are only rejected requests.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -259,6 +260,9 @@ impl Pending {
                     "deleting an uncommitted blob failed"
                 );
             }
+            // The insert may have happened all the same (its answer timed out): undo it
+            // once the store answers again, so no row outlives a failed upload.
+            tokio::spawn(undo_insert(state.clone(), self.id.clone()));
             return Err(e.into());
         }
         if let Some(charge) = self.charge {
@@ -273,6 +277,27 @@ impl Pending {
         );
         Ok(nonce)
     }
+}
+
+/// Removes the row of a failed upload if its insert went through after all: retried with
+/// a growing pause (1 s to 16 s) for about two minutes while the store fails.
+async fn undo_insert(state: AppState, id: FileId) {
+    let mut pause = Duration::from_secs(1);
+    for _ in 0..10 {
+        match state.meta.take_down(&id, state.clock.now()).await {
+            Ok(Some(blob_key)) => {
+                tracing::warn!(id = %id, "removed the row of a failed upload");
+                state.delete_blob(&blob_key).await;
+                return;
+            }
+            Ok(None) => return,
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(16));
+            }
+        }
+    }
+    tracing::error!(id = %id, "could not check for the row of a failed upload; it lives until its expiry");
 }
 
 /// `GET /api/ws`: the Send v3 WebSocket upload. Upload credentials are checked before

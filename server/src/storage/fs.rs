@@ -34,11 +34,24 @@
 //! `write` failed refuses to commit, and a writer whose temp file was discarded fails at
 //! the rename. An open reader holds its own file handle, so a concurrent delete cannot
 //! truncate what it is streaming.
+//!
+//! A failed write, flush, background write-back, `fsync` or rename (a full disk among
+//! them) is returned with its [`std::io::Error`] in the error's chain, and the writer's
+//! drop removes the temp file, so a failed upload leaves nothing behind.
+//!
+//! # Which pending files are abandoned
+//!
+//! `discard_pending(before)` never removes the temp file of a writer of this store that
+//! is still open, however long its upload has been running or idle: the store knows their
+//! names. Any other `.pending-*` file (one left by a crash, or by another process) is
+//! removed once its modification time is before `before`: a process writing a file keeps
+//! moving that time.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -68,6 +81,9 @@ pub struct FsStore {
     dir: PathBuf,
     /// Permits for background flushes ([`FLUSHES_AT_ONCE`]).
     flushes: Arc<Semaphore>,
+    /// Names of the temp files of this store's open writers, which `discard_pending`
+    /// leaves alone.
+    writing: Arc<Mutex<HashSet<String>>>,
 }
 
 impl FsStore {
@@ -79,6 +95,7 @@ impl FsStore {
         let store = Self {
             dir: dir.to_path_buf(),
             flushes: Arc::new(Semaphore::new(FLUSHES_AT_ONCE)),
+            writing: Arc::default(),
         };
         store
             .ping()
@@ -103,6 +120,38 @@ impl FsStore {
         self.dir
             .join(format!("{PENDING_PREFIX}{}", uuid::Uuid::new_v4().simple()))
     }
+
+    /// Marks the temp file `path` as being written, until the returned guard goes.
+    fn register(&self, path: &Path) -> Writing {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        lock(&self.writing).insert(name.clone());
+        Writing {
+            set: Arc::clone(&self.writing),
+            name,
+        }
+    }
+}
+
+/// The registration of an open writer's temp file (see [`FsStore::register`]).
+#[derive(Debug)]
+struct Writing {
+    set: Arc<Mutex<HashSet<String>>>,
+    name: String,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        lock(&self.set).remove(&self.name);
+    }
+}
+
+/// Locks the set of open writers; plain inserts and removals cannot leave it
+/// inconsistent, so a poisoned lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Fsyncs a directory so renames and unlinks in it are durable.
@@ -127,6 +176,8 @@ impl BlobStore for FsStore {
     async fn begin(&self, key: &str) -> BlobResult<Box<dyn BlobWriter>> {
         let final_path = self.blob_path(key)?;
         let tmp_path = self.pending_path();
+        // Registered before the file exists, so no sweep can take it for a leftover.
+        let writing = self.register(&tmp_path);
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -149,6 +200,7 @@ impl BlobStore for FsStore {
             len: 0,
             failed: false,
             finished: false,
+            _writing: writing,
         }))
     }
 
@@ -241,7 +293,7 @@ impl BlobStore for FsStore {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if !name.starts_with(PENDING_PREFIX) {
+            if !name.starts_with(PENDING_PREFIX) || lock(&self.writing).contains(&name) {
                 continue;
             }
             let modified = match entry.metadata().await.and_then(|m| m.modified()) {
@@ -311,6 +363,9 @@ struct FsWriter {
     finished: bool,
     /// Starts the pending file's write-back while the upload goes on.
     flusher: Flusher,
+    /// Keeps `discard_pending` away from the temp file while the writer lives (dropped
+    /// after [`Drop::drop`] has removed the file).
+    _writing: Writing,
 }
 
 /// Early write-back of a pending file.

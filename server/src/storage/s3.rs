@@ -34,20 +34,40 @@
 //! that writer fail. Any error, [`BlobWriter::abort`], or dropping the writer without
 //! committing aborts the multipart upload at once (AbortMultipartUpload; from `Drop`, by a
 //! task spawned on the current Tokio runtime). What a crash leaves behind, the sweeper
-//! removes with [`BlobStore::discard_pending`] (ListMultipartUploads under the prefix,
-//! AbortMultipartUpload of those initiated before the grace period), and the bucket
-//! lifecycle rule below is the backstop. `discard_pending` also discards this process's
-//! own pending uploads that are still buffered in memory, so a discarded writer can never
-//! commit.
+//! removes with [`BlobStore::discard_pending`], and the bucket lifecycle rule below is
+//! the backstop.
+//!
+//! # Which pending uploads are abandoned
+//!
+//! `discard_pending(before)` lists the multipart uploads under the prefix
+//! (ListMultipartUploads) and aborts those that look abandoned:
+//!
+//! - never an upload of a writer of this process that is still open (committing,
+//!   writing or waiting for its client): those are known by their upload id;
+//! - another upload counts as active at its latest sign of life: the newest of its parts
+//!   (ListParts, asked only of uploads initiated before `before`), else its initiation;
+//!   an upload without parts also counts as active when a sweep of this process first
+//!   saw it, since some stores date every upload wrongly (moto reports 2010) and another
+//!   instance's first part may still be on its way;
+//! - an upload active before `before` is aborted (AbortMultipartUpload).
+//!
+//! The sweeper passes `now - --orphan-grace`. Another instance's upload in progress is
+//! therefore safe as long as it completes a part at least once per grace period: keep
+//! the grace above the longest time one part (`--s3-part-size`) can take to arrive from
+//! the slowest client and reach the store, and to be sure above the longest upload.
 //!
 //! # Timeouts
 //!
-//! Every request attempt (connecting, sending, waiting for the answer's headers) fails
-//! after `--s3-timeout`, and so does a download whose object body sends nothing for that
-//! long. The SDK retries a failed attempt twice with a short backoff, so a stalled or
-//! vanished store fails an operation within about three timeouts (a download that has
-//! started is cut instead: its client sees a truncated body, never a hang), and the
-//! request is answered 503.
+//! Every request attempt (connecting, sending the request and its body, waiting for the
+//! answer's headers) fails after `--s3-timeout` (connecting after at most 5 s), and a
+//! download whose object body yields nothing for that long ends with an
+//! [`std::io::ErrorKind::TimedOut`] error. The SDK makes at most [`MAX_ATTEMPTS`]
+//! attempts of a request (standard retry mode, set here whatever the AWS environment
+//! says), sleeping up to 1 s and then up to 2 s (jittered exponential backoff) between
+//! them. A stalled or vanished store therefore fails any one request within
+//! `3 × --s3-timeout + 3 s` (99 s with the default 30 s), answered
+//! `503 unavailable`; a download whose body stalls after it started is cut within one
+//! timeout (its client sees a truncated body, never a hang).
 //!
 //! # Memory bound
 //!
@@ -92,9 +112,9 @@
 //! One rule per allowed expiry (`1-`, `7-`, `30-`, …), each one day longer than the
 //! expiry itself so the rule never races the server.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -103,6 +123,7 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     Credentials, ProvideCredentials as _, Region, RequestChecksumCalculation,
@@ -130,8 +151,10 @@ const PROBE_PREFIX: &str = ".probe-";
 const DEFAULT_REGION: &str = "us-east-1";
 /// How long `ping` may take before the endpoint counts as unreachable.
 const PING_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connect timeout of every request.
+/// Connect timeout of every request (or `--s3-timeout`, if shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts the SDK makes of one request, the first included (its standard retry mode).
+pub const MAX_ATTEMPTS: u32 = 3;
 /// Smallest buffer a small upload starts with.
 const MIN_BUFFER: usize = 64 * 1024;
 
@@ -155,6 +178,9 @@ struct Shared {
     /// Writers of this process that have not committed or aborted yet.
     pending: Mutex<HashMap<u64, Arc<PendingState>>>,
     next_pending: AtomicU64,
+    /// When `discard_pending` first saw each other upload that had no parts yet, by upload
+    /// id (only uploads still listed are kept).
+    first_seen: Mutex<HashMap<String, SystemTime>>,
 }
 
 impl fmt::Debug for S3Store {
@@ -171,13 +197,10 @@ impl fmt::Debug for S3Store {
 }
 
 /// A writer's pending state as `discard_pending` sees it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct PendingState {
-    started: SystemTime,
-    /// Set by `discard_pending`: the writer must never commit.
-    discarded: AtomicBool,
-    /// The writer has a multipart upload (then the listing of uploads counts it).
-    has_upload: AtomicBool,
+    /// The id of the writer's multipart upload, once it has one: never discarded.
+    upload_id: Mutex<Option<String>>,
 }
 
 impl S3Store {
@@ -227,7 +250,14 @@ impl S3Store {
         client: Client,
         endpoint_label: String,
     ) -> anyhow::Result<Self> {
-        let store = Self {
+        let store = Self::unchecked(config, client, endpoint_label);
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// The store on `client`, without a ping.
+    fn unchecked(config: &S3Config, client: Client, endpoint_label: String) -> Self {
+        Self {
             shared: Arc::new(Shared {
                 client,
                 bucket: config.bucket.clone(),
@@ -238,10 +268,9 @@ impl S3Store {
                 timeout: config.timeout,
                 pending: Mutex::new(HashMap::new()),
                 next_pending: AtomicU64::new(0),
+                first_seen: Mutex::new(HashMap::new()),
             }),
-        };
-        store.ping().await?;
-        Ok(store)
+        }
     }
 
     /// The bucket.
@@ -321,11 +350,7 @@ impl S3Store {
     /// Registers a new pending writer.
     fn register(&self) -> PendingGuard {
         let id = self.shared.next_pending.fetch_add(1, Ordering::Relaxed);
-        let state = Arc::new(PendingState {
-            started: SystemTime::now(),
-            discarded: AtomicBool::new(false),
-            has_upload: AtomicBool::new(false),
-        });
+        let state = Arc::new(PendingState::default());
         lock(&self.shared.pending).insert(id, Arc::clone(&state));
         PendingGuard {
             shared: Arc::clone(&self.shared),
@@ -333,6 +358,126 @@ impl S3Store {
             state,
         }
     }
+
+    /// Whether `upload_id` is the multipart upload of an open writer of this process.
+    fn is_writing(&self, upload_id: &str) -> bool {
+        lock(&self.shared.pending)
+            .values()
+            .any(|state| lock(&state.upload_id).as_deref() == Some(upload_id))
+    }
+
+    /// The latest sign of life of a multipart upload: when its newest part arrived.
+    async fn newest_part(&self, object_key: &str, upload_id: &str) -> BlobResult<Activity> {
+        let s = &self.shared;
+        let mut newest: Option<SystemTime> = None;
+        let mut marker: Option<String> = None;
+        loop {
+            let page = match s
+                .client
+                .list_parts()
+                .bucket(&s.bucket)
+                .key(object_key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+            {
+                Ok(out) => PartsPage {
+                    times: out
+                        .parts()
+                        .iter()
+                        .filter_map(|p| p.last_modified().and_then(system_time))
+                        .collect(),
+                    next: out
+                        .next_part_number_marker()
+                        .filter(|_| out.is_truncated() == Some(true))
+                        .map(ToOwned::to_owned),
+                },
+                Err(e) if is_missing(&e, "NoSuchUpload") => return Ok(Activity::Gone),
+                Err(e) => match lenient_parts_page(&e) {
+                    Some(page) => page,
+                    None => {
+                        return Err(sdk_error(
+                            &e,
+                            format_args!(
+                                "listing the parts of the multipart upload of {object_key}"
+                            ),
+                        ));
+                    }
+                },
+            };
+            if let Some(at) = page.times.into_iter().max() {
+                newest = Some(newest.map_or(at, |n| n.max(at)));
+            }
+            match page.next {
+                Some(next) => marker = Some(next),
+                None => break,
+            }
+        }
+        Ok(newest.map_or(Activity::NoParts, Activity::LastPart))
+    }
+}
+
+/// One page of ListParts: when each part arrived, and the marker of the next page.
+struct PartsPage {
+    times: Vec<SystemTime>,
+    next: Option<String>,
+}
+
+/// The page in the body of a ListParts answer that the SDK refused only for the name of
+/// its root element: moto (5.2) answers `<ListPartsResponse>` where S3 says
+/// `<ListPartsResult>`. Reads the `LastModified` of each part, `IsTruncated` and
+/// `NextPartNumberMarker`; `None` for anything else.
+fn lenient_parts_page<E>(e: &SdkError<E>) -> Option<PartsPage> {
+    let response = e.raw_response()?;
+    if response.status().as_u16() != 200 {
+        return None;
+    }
+    let body = std::str::from_utf8(response.body().bytes()?).ok()?;
+    if !body.contains("<ListPartsResponse") {
+        return None;
+    }
+    /// The texts of every `<tag>…</tag>` in `text`.
+    fn texts<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start + open.len()..];
+            let Some(end) = after.find(&close) else { break };
+            out.push(after[..end].trim());
+            rest = &after[end + close.len()..];
+        }
+        out
+    }
+    let times = texts(body, "Part")
+        .into_iter()
+        .filter_map(|part| texts(part, "LastModified").first().copied())
+        .filter_map(|t| {
+            aws_sdk_s3::primitives::DateTime::from_str(
+                t,
+                aws_sdk_s3::primitives::DateTimeFormat::DateTime,
+            )
+            .ok()
+        })
+        .filter_map(|t| system_time(&t))
+        .collect();
+    let truncated = texts(body, "IsTruncated").first() == Some(&"true");
+    let next = texts(body, "NextPartNumberMarker")
+        .first()
+        .filter(|_| truncated)
+        .map(|m| (*m).to_owned());
+    Some(PartsPage { times, next })
+}
+
+/// What [`S3Store::newest_part`] found.
+enum Activity {
+    /// The upload is gone (completed or aborted meanwhile).
+    Gone,
+    /// No part has arrived yet.
+    NoParts,
+    /// When the newest part arrived.
+    LastPart(SystemTime),
 }
 
 /// The SDK client of `config` and the endpoint's label for messages, without sending
@@ -396,6 +541,9 @@ fn configured_client(config: &S3Config, builder: aws_sdk_s3::config::Builder) ->
                 .operation_attempt_timeout(config.timeout)
                 .build(),
         )
+        // At most MAX_ATTEMPTS attempts of a request, whatever AWS_MAX_ATTEMPTS or a
+        // profile say: the module docs promise the bound.
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         // No default CRC checksums on uploads: not every S3-compatible store takes
         // them, and the payload is signed (and the ciphertext authenticated) anyway.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
@@ -648,17 +796,9 @@ impl BlobStore for S3Store {
 
     async fn discard_pending(&self, before: SystemTime) -> BlobResult<usize> {
         let s = &self.shared;
-        // This process's writers: those still buffering count here, those with a
-        // multipart upload count below, when their upload is aborted.
+        let now = SystemTime::now();
+        let mut listed = HashSet::new();
         let mut discarded = 0;
-        for state in lock(&s.pending).values() {
-            if state.started < before
-                && !state.discarded.swap(true, Ordering::SeqCst)
-                && !state.has_upload.load(Ordering::SeqCst)
-            {
-                discarded += 1;
-            }
-        }
         let mut key_marker: Option<String> = None;
         let mut upload_id_marker: Option<String> = None;
         loop {
@@ -684,17 +824,44 @@ impl BlobStore for S3Store {
                 let ours = object_key
                     .strip_prefix(s.prefix.as_str())
                     .is_some_and(|key| crate::storage::validate_key(key).is_ok());
-                let old = upload
-                    .initiated()
-                    .and_then(system_time)
-                    .is_some_and(|t| t < before);
-                if !ours || !old {
+                if !ours {
+                    continue;
+                }
+                listed.insert(upload_id.to_owned());
+                let initiated = upload.initiated().and_then(system_time);
+                if self.is_writing(upload_id) || initiated.is_some_and(|t| t >= before) {
+                    continue;
+                }
+                let active = match self.newest_part(object_key, upload_id).await {
+                    Ok(Activity::Gone) => {
+                        listed.remove(upload_id);
+                        continue;
+                    }
+                    Ok(Activity::LastPart(at)) => initiated.map_or(at, |i| i.max(at)),
+                    Ok(Activity::NoParts) => {
+                        let seen = *lock(&s.first_seen)
+                            .entry(upload_id.to_owned())
+                            .or_insert(now);
+                        initiated.map_or(seen, |i| i.max(seen))
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = %object_key, error = %format!("{e:#}"), "cannot list the parts of a multipart upload");
+                        continue;
+                    }
+                };
+                // Checked again: a writer of this process may have started it meanwhile.
+                if active >= before || self.is_writing(upload_id) {
                     continue;
                 }
                 match abort_upload(&s.client, &s.bucket, object_key, upload_id).await {
-                    Ok(true) => discarded += 1,
+                    Ok(true) => {
+                        discarded += 1;
+                        listed.remove(upload_id);
+                    }
                     // Completed or aborted meanwhile.
-                    Ok(false) => {}
+                    Ok(false) => {
+                        listed.remove(upload_id);
+                    }
                     // One stubborn upload must not stop the sweep of the others.
                     Err(e) => {
                         tracing::warn!(key = %object_key, error = %format!("{e:#}"), "cannot abort multipart upload");
@@ -710,9 +877,11 @@ impl BlobStore for S3Store {
                     key_marker = Some(key);
                     upload_id_marker = upload_id;
                 }
-                _ => return Ok(discarded),
+                _ => break,
             }
         }
+        lock(&s.first_seen).retain(|id, _| listed.contains(id));
+        Ok(discarded)
     }
 
     /// HeadBucket only: no probe object is written on every load-balancer check.
@@ -837,9 +1006,6 @@ impl S3Writer {
         if self.finished {
             anyhow::bail!("blob {key}: writer already closed");
         }
-        if self.guard.state.discarded.load(Ordering::SeqCst) {
-            anyhow::bail!("blob {key}: the pending upload was discarded");
-        }
         Ok(())
     }
 
@@ -916,7 +1082,7 @@ impl S3Writer {
                     self.key
                 )
             })?;
-            self.guard.state.has_upload.store(true, Ordering::SeqCst);
+            *lock(&self.guard.state.upload_id) = Some(id.to_owned());
             self.upload = Some(Upload {
                 id: id.to_owned(),
                 next_part: 1,
@@ -1326,11 +1492,10 @@ mod tests {
     }
 
     /// `discard_pending` aborts an old multipart upload left by a crash, spares a recent
-    /// one and anything outside the prefix or not named like a key.
-    ///
-    /// moto 5.2 reports every upload as initiated on 2010-11-10, so only stores with real
-    /// timestamps (`real_initiated`) can show that a recent upload is spared.
-    async fn discard_pending_aborts_leftovers(store: &S3Store, real_initiated: bool) {
+    /// one and anything outside the prefix or not named like a key. An upload is as
+    /// recent as its newest part, so this holds on moto too, which reports every upload
+    /// as initiated on 2010-11-10.
+    async fn discard_pending_aborts_leftovers(store: &S3Store) {
         let client = store.client();
         let mut ids = Vec::new();
         for object_key in [
@@ -1358,16 +1523,14 @@ mod tests {
                 .unwrap();
             ids.push((object_key, id));
         }
-        if real_initiated {
-            assert_eq!(
-                store
-                    .discard_pending(SystemTime::now() - HOUR)
-                    .await
-                    .unwrap(),
-                0
-            );
-            assert_eq!(uploads(store).await.len(), 3);
-        }
+        assert_eq!(
+            store
+                .discard_pending(SystemTime::now() - HOUR)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(uploads(store).await.len(), 3);
         assert_eq!(
             store
                 .discard_pending(SystemTime::now() + HOUR)
@@ -1389,8 +1552,73 @@ mod tests {
         }
     }
 
+    /// An upload without parts yet (another instance's first part may be on its way)
+    /// counts as active when a sweep first saw it; it goes once a later cut-off is past
+    /// that sighting.
+    async fn an_upload_without_parts_is_judged_from_its_first_sighting(store: &S3Store) {
+        let object_key = format!("{}{}", store.prefix(), key("n"));
+        store
+            .client()
+            .create_multipart_upload()
+            .bucket(store.bucket())
+            .key(&object_key)
+            .send()
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                store
+                    .discard_pending(SystemTime::now() - HOUR)
+                    .await
+                    .unwrap(),
+                0
+            );
+        }
+        assert_eq!(uploads(store).await, [object_key]);
+        assert_eq!(
+            store
+                .discard_pending(SystemTime::now() + HOUR)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(uploads(store).await.is_empty());
+        assert!(
+            lock(&store.shared.first_seen).is_empty(),
+            "forgotten once gone"
+        );
+    }
+
+    /// The multipart upload of an open writer of this process is never discarded, however
+    /// old the cut-off makes it look; the writer goes on and commits.
+    async fn an_open_writers_upload_is_never_discarded(store: &S3Store) {
+        let key = key("w");
+        let bytes = data(3 * PART + 5, 11);
+        let mut writer = store.begin(&key).await.unwrap();
+        writer
+            .write(Bytes::copy_from_slice(&bytes[..2 * PART + 1]))
+            .await
+            .unwrap();
+        assert_eq!(uploads(store).await.len(), 1, "the multipart upload exists");
+        assert_eq!(
+            store
+                .discard_pending(SystemTime::now() + HOUR)
+                .await
+                .unwrap(),
+            0
+        );
+        writer
+            .write(Bytes::copy_from_slice(&bytes[2 * PART + 1..]))
+            .await
+            .unwrap();
+        assert_eq!(writer.commit().await.unwrap(), bytes.len() as u64);
+        assert!(get(store, &key).await.unwrap() == bytes);
+        store.delete(&key).await.unwrap();
+        wait_no_uploads(store, "after the commit").await;
+    }
+
     /// Everything, against one S3 server whose bucket `bucket` exists.
-    async fn exercise(s3: &S3Endpoint, bucket: &str, real_initiated: bool) {
+    async fn exercise(s3: &S3Endpoint, bucket: &str) {
         let started = Instant::now();
         let store = connect(s3, bucket, "").await;
         super::super::conformance::run_all(&store).await;
@@ -1424,7 +1652,9 @@ mod tests {
         sizes_round_trip(&prefixed).await;
         dropped_and_aborted_writers_leave_no_upload(&store).await;
         failed_part_fails_the_writer(&store).await;
-        discard_pending_aborts_leftovers(&prefixed, real_initiated).await;
+        discard_pending_aborts_leftovers(&prefixed).await;
+        an_upload_without_parts_is_judged_from_its_first_sighting(&prefixed).await;
+        an_open_writers_upload_is_never_discarded(&store).await;
 
         // Nothing left: no object (the probes included) and no upload.
         let objects = store
@@ -1466,14 +1696,14 @@ mod tests {
     async fn moto() {
         let moto = Moto::start();
         create_bucket(&moto.s3, "blobs").await;
-        exercise(&moto.s3, "blobs", false).await;
+        exercise(&moto.s3, "blobs").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn garage() {
         let garage = Garage::start();
         garage.create_bucket("blobs");
-        exercise(&garage.s3, "blobs", true).await;
+        exercise(&garage.s3, "blobs").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1556,6 +1786,100 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// A store that accepts connections, reads each request's headers and then stalls
+    /// (after the headers and 10 bytes of a 1000-byte body, for a GetObject): every
+    /// request fails within the bound of the module docs after MAX_ATTEMPTS attempts, and
+    /// a body that stops mid-object ends its stream with a TimedOut error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_store_fails_within_the_bound() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&requests);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    if head.starts_with(b"GET ") {
+                        let _ = socket
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\
+                                  Content-Type: application/octet-stream\r\n\r\n0123456789",
+                            )
+                            .await;
+                    }
+                    // Silent, with the connection open, until the client gives up.
+                    let _ = socket.read(&mut buf).await;
+                });
+            }
+        });
+        let timeout = Duration::from_secs(1);
+        let config = S3Config {
+            bucket: "stalled".to_owned(),
+            prefix: String::new(),
+            endpoint: Some(format!("http://{addr}")),
+            region: Some("us-east-1".to_owned()),
+            path_style: true,
+            part_size: PART,
+            parts_in_flight: 2,
+            timeout,
+            credentials: None,
+        };
+        let builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"));
+        let client = configured_client(&config, builder);
+        let store = S3Store::unchecked(&config, client, endpoint_label(&config, "us-east-1"));
+        // The documented bound, plus scheduling slack.
+        let bound = timeout * MAX_ATTEMPTS + Duration::from_secs(3) + Duration::from_secs(2);
+
+        // A body that stops: the bytes sent, then TimedOut after one timeout.
+        let reader = store.open("1-0123456789abcdef").await.unwrap().unwrap();
+        assert_eq!(reader.len, 1000);
+        let mut stream = reader.stream;
+        assert_eq!(&stream.next().await.unwrap().unwrap()[..], b"0123456789");
+        let started = Instant::now();
+        let err = stream.next().await.unwrap().unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        assert!(
+            waited >= timeout - Duration::from_millis(50) && waited < timeout * 3,
+            "{waited:?}"
+        );
+        assert!(
+            stream.next().await.is_none(),
+            "the stream ends after the error"
+        );
+
+        // A request never answered: MAX_ATTEMPTS attempts, then an error, in time.
+        requests.store(0, Ordering::SeqCst);
+        let started = Instant::now();
+        let err = store.delete("1-0123456789abcdef").await.unwrap_err();
+        let took = started.elapsed();
+        assert!(took < bound, "{took:?}: {err:#}");
+        assert!(took >= timeout * MAX_ATTEMPTS, "{took:?}: {err:#}");
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            u64::from(MAX_ATTEMPTS),
+            "{err:#}"
+        );
+        eprintln!("stalled DeleteObject failed after {took:?}: {err:#}");
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl Content {
     pub fn chunks(self) -> impl Iterator<Item = Bytes> + Send + 'static {
         let pool = pool().clone();
         // A salt from the pool, 64 KiB records, no key id.
-        let mut header = pool.slice(self.offset % (POOL - 16)..self.offset % (POOL - 16) + 16).to_vec();
+        let mut header = pool
+            .slice(self.offset % (POOL - 16)..self.offset % (POOL - 16) + 16)
+            .to_vec();
         header.extend_from_slice(&(ece::RECORD_SIZE as u32).to_be_bytes());
         header.push(0);
         let mut at = self.offset;
@@ -62,7 +64,9 @@ impl Content {
             if left == 0 {
                 return None;
             }
-            let n = CHUNK.min(POOL - at).min(usize::try_from(left).unwrap_or(CHUNK));
+            let n = CHUNK
+                .min(POOL - at)
+                .min(usize::try_from(left).unwrap_or(CHUNK));
             let chunk = pool.slice(at..at + n);
             at = (at + n) % POOL;
             left -= n as u64;
@@ -81,7 +85,10 @@ impl Content {
 }
 
 /// A file as uploaded: what downloads and owner operations need.
-#[allow(missing_debug_implementations, reason = "holds a key, which has no Debug")]
+#[allow(
+    missing_debug_implementations,
+    reason = "holds a key, which has no Debug"
+)]
 pub struct Share {
     /// The file id.
     pub id: String,
@@ -276,6 +283,19 @@ impl Client {
             }
         }
         None
+    }
+
+    /// `POST /api/info/<id>` with the owner token: the answer's status and body, for
+    /// failure messages.
+    pub async fn info(&self, base: &str, share: &Share) -> String {
+        let request = self
+            .http
+            .post(format!("{base}/api/info/{}", share.id))
+            .json(&serde_json::json!({ "owner_token": share.owner }));
+        match request.send().await {
+            Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => format!("no answer: {e}"),
+        }
     }
 
     /// `POST /api/delete/<id>` with the owner token: the status, or 0 without an answer.

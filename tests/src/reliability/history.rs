@@ -142,7 +142,9 @@ impl History {
     /// taken: they may have counted, or hold a reservation until its lease ends) and at least `margin` before their earliest
     /// possible expiry. The final check downloads each once and records it with
     /// `last_check`.
-    pub fn must_survive(&self, now: Instant, margin: Duration) -> Vec<String> {
+    /// Returns each with its earliest possible expiry: a check that comes later than
+    /// `margin` before it must skip the file.
+    pub fn must_survive(&self, now: Instant, margin: Duration) -> Vec<(String, Instant)> {
         let files = files(&self.events());
         files
             .into_iter()
@@ -151,7 +153,7 @@ impl History {
                     && f.completed + f.in_doubt < f.dlimit
                     && f.upload_start + f.expiry > now + margin
             })
-            .map(|(id, _)| id)
+            .map(|(id, f)| (id, f.upload_start + f.expiry))
             .collect()
     }
 
@@ -182,7 +184,9 @@ impl History {
                 continue;
             };
             let Some(file) = files.get(id) else {
-                violations.push(format!("download of {id}, which no acknowledged upload made"));
+                violations.push(format!(
+                    "download of {id}, which no acknowledged upload made"
+                ));
                 continue;
             };
             match outcome {
@@ -310,6 +314,31 @@ impl History {
                 )
             })
             .count() as u64
+    }
+
+    /// Every recorded operation on `id`, one per line, for failure messages.
+    pub fn describe(&self, id: &str) -> String {
+        let events = self.events();
+        let t0 = events.iter().map(|e| e.start).min();
+        let mut out = String::new();
+        for e in &events {
+            let mine = match &e.op {
+                Op::Upload { id: Some(x), .. }
+                | Op::Download { id: x, .. }
+                | Op::Delete { id: x, .. } => x == id,
+                Op::Upload { .. } => false,
+            };
+            if mine && let Some(t0) = t0 {
+                let _ = writeln!(
+                    out,
+                    "  {:>8.3}s..{:>8.3}s {:?}",
+                    (e.start - t0).as_secs_f64(),
+                    (e.end - t0).as_secs_f64(),
+                    e.op
+                );
+            }
+        }
+        out
     }
 
     /// Completed downloads of `id`.

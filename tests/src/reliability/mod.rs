@@ -90,7 +90,12 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(dir: &std::path::Path, name: &str, args: Vec<String>, env: Vec<(String, String)>) -> Self {
+    fn new(
+        dir: &std::path::Path,
+        name: &str,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let port = free_port();
         let mut node = Self {
             base: format!("http://127.0.0.1:{port}"),
@@ -250,7 +255,11 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster with `extra` options on every instance.
     pub fn start(backend: Backend, extra: &[&str]) -> Self {
-        Self::start_in(backend, extra, tempfile::tempdir().expect("temporary directory"))
+        Self::start_in(
+            backend,
+            extra,
+            tempfile::tempdir().expect("temporary directory"),
+        )
     }
 
     /// A cluster whose files live in `dir` (e.g. a small tmpfs).
@@ -274,8 +283,7 @@ impl Cluster {
                 moto.create_bucket(BUCKET);
                 let redis = Redis::start();
                 let s3_proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], moto.port)));
-                let redis_proxy =
-                    FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], redis.port)));
+                let redis_proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], redis.port)));
                 let mut args = vec![
                     "--storage".to_owned(),
                     format!("s3://{BUCKET}/{PREFIX}"),
@@ -289,7 +297,10 @@ impl Cluster {
                 args.extend(extra);
                 let env = vec![
                     ("AWS_ACCESS_KEY_ID".to_owned(), moto.s3.access_key.clone()),
-                    ("AWS_SECRET_ACCESS_KEY".to_owned(), moto.s3.secret_key.clone()),
+                    (
+                        "AWS_SECRET_ACCESS_KEY".to_owned(),
+                        moto.s3.secret_key.clone(),
+                    ),
                 ];
                 let nodes = ["a", "b"]
                     .iter()
@@ -315,7 +326,9 @@ impl Cluster {
 
     /// The S3 proxy (a shared cluster only).
     pub fn s3_proxy(&self) -> &FaultProxy {
-        self.s3_proxy.as_ref().expect("a shared cluster has an S3 proxy")
+        self.s3_proxy
+            .as_ref()
+            .expect("a shared cluster has an S3 proxy")
     }
 
     /// The Redis proxy (a shared cluster only).
