@@ -64,9 +64,21 @@ pub fn find_tool(env: &str, candidates: &[PathBuf], install_hint: &str) -> PathB
 
 /// The peak resident memory (`VmHWM`) of a running process in KiB, on Linux.
 pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM")
+}
+
+/// The resident memory now (`VmRSS`) of a running process in KiB, on Linux.
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    value.split_whitespace().next()?.parse().ok()
 }
 
 /// Reads a child's pipe to its end on a thread of its own (so a full pipe never blocks

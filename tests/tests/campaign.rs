@@ -1143,15 +1143,7 @@ fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
 
 /// `VmRSS` of a process in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .expect("VmRSS of the server")
+    sealdrop_testkit::vm_rss_kib(pid).expect("VmRSS of the server")
 }
 
 #[test]

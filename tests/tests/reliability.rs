@@ -170,6 +170,31 @@ fn report(summary: &Summary) {
     println!("\n{}", summary.render());
 }
 
+/// Checks the invariants (panicking with every violation) and prints the run's row.
+fn conclude(title: &str, cluster: &mut Cluster, history: &History, started: Instant) {
+    let mut summary = Summary::new();
+    add_row(&mut summary, title, cluster, history, started);
+    report(&summary);
+}
+
+/// Checks the invariants (panicking with every violation) and adds the run's row.
+fn add_row(
+    summary: &mut Summary,
+    title: &str,
+    cluster: &mut Cluster,
+    history: &History,
+    started: Instant,
+) {
+    let violations = assert_invariants(cluster, history, title);
+    summary.add(
+        title,
+        history,
+        violations,
+        &cluster.peak_rss_mib(),
+        started.elapsed(),
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Download-limit races
 // ---------------------------------------------------------------------------------------
@@ -180,7 +205,7 @@ fn dlimit_races(backend: Backend) {
     let trials: usize = mode.pick(500, 2000);
     let racers = 50;
     let mut summary = Summary::new();
-    let cluster = cluster(backend, &[]);
+    let mut cluster = cluster(backend, &[]);
     let rt = runtime();
     for dlimit in [1u32, 5] {
         let started = Instant::now();
@@ -229,28 +254,18 @@ fn dlimit_races(backend: Backend) {
                 }
             }
         });
-        let violations = assert_invariants(&cluster, &history, "dlimit race");
-        let rss = cluster_peaks(&cluster);
-        summary.add(
+        add_row(
+            &mut summary,
             &format!(
                 "dlimit={dlimit} race, {trials}×{racers}, {}",
                 backend.name()
             ),
+            &mut cluster,
             &history,
-            violations,
-            &rss,
-            started.elapsed(),
+            started,
         );
     }
     report(&summary);
-}
-
-fn cluster_peaks(cluster: &Cluster) -> Vec<u64> {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| sealdrop_testkit::vm_hwm_kib(n.pid()).unwrap_or(0) / 1024)
-        .collect()
 }
 
 #[test]
@@ -271,7 +286,7 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
     let _heavy = serial();
     let started = Instant::now();
     let files = 1000;
-    let cluster = cluster(
+    let mut cluster = cluster(
         backend,
         &["--sweeper", if sweeper { "true" } else { "false" }],
     );
@@ -408,20 +423,16 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
             "no sweeper: the rows stay (unreadable)"
         );
     }
-    let violations = assert_invariants(&cluster, &history, "expiry storm");
-    let mut summary = Summary::new();
-    summary.add(
+    conclude(
         &format!(
             "expiry storm, {files} files of 1–3 s, sweeper {}, {}",
             if sweeper { "on" } else { "off" },
             backend.name()
         ),
+        &mut cluster,
         &history,
-        violations,
-        &cluster_peaks(&cluster),
-        started.elapsed(),
+        started,
     );
-    report(&summary);
 }
 
 #[test]
@@ -508,7 +519,7 @@ const FAILURE_BOUND: Duration = Duration::from_secs(30);
 fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
     let _heavy = serial();
     let started = Instant::now();
-    let cluster = cluster(
+    let mut cluster = cluster(
         Backend::Shared,
         &[
             "--s3-timeout",
@@ -697,20 +708,16 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
         }
         final_check(&cluster, &client, &history, &uploaded).await;
     });
-    let violations = assert_invariants(&cluster, &history, "storage faults");
-    let mut summary = Summary::new();
-    summary.add(
+    conclude(
         &format!(
             "storage faults ({} modes, S3 and Redis), {}",
             Fault::ALL.len(),
             Backend::Shared.name()
         ),
+        &mut cluster,
         &history,
-        violations,
-        &cluster_peaks(&cluster),
-        started.elapsed(),
+        started,
     );
-    report(&summary);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -822,7 +829,9 @@ fn sigkill(backend: Backend) {
     }
 
     // A download cut by a kill holds its slot until its lease ends, then gives it back.
-    let held = rt.block_on(async {
+    // The stuck response is kept open until the server is dead: dropping it first would
+    // abort the download cleanly, and the server would give the slot back at once.
+    let (held, stuck) = rt.block_on(async {
         let share = upload(
             &client,
             &history,
@@ -835,10 +844,11 @@ fn sigkill(backend: Backend) {
         .expect("upload");
         let stuck = client.start_download(cluster.base(0), &share).await;
         assert!(stuck.is_some(), "the download started");
-        share
+        (share, stuck)
     });
     cluster.nodes[0].kill9();
     let killed_at = Instant::now();
+    drop(stuck);
     restarts.push(cluster.nodes[0].restart());
     rt.block_on(async {
         let other = cluster.base(cluster.nodes.len() - 1).to_owned();
@@ -895,21 +905,17 @@ fn sigkill(backend: Backend) {
         all
     });
     assert!(all.len() > 100, "uploads succeeded around the kills");
-    let violations = assert_invariants(&cluster, &history, "SIGKILL");
     let slowest = restarts.iter().max().unwrap();
-    let mut summary = Summary::new();
-    summary.add(
+    conclude(
         &format!(
             "SIGKILL ×{} during 100 uploads + 100 downloads (slowest restart {slowest:.1?}), {}",
             kills + 1,
             backend.name()
         ),
+        &mut cluster,
         &history,
-        violations,
-        &cluster.peak_rss_mib(),
-        started.elapsed(),
+        started,
     );
-    report(&summary);
 }
 
 #[test]
@@ -930,7 +936,7 @@ fn a_killed_server_serves_nothing_partial_and_cleans_up_on_s3_and_redis() {
 fn redis_down_for_10_s_answers_503_then_recovers() {
     let _heavy = serial();
     let started = Instant::now();
-    let cluster = cluster(Backend::Shared, &[]);
+    let mut cluster = cluster(Backend::Shared, &[]);
     let rt = runtime();
     let history = History::new();
     let client = Client::new(Duration::from_secs(60));
@@ -1050,19 +1056,15 @@ fn redis_down_for_10_s_answers_503_then_recovers() {
         after_ok > 10,
         "only {after_ok} operations after the recovery"
     );
-    let violations = assert_invariants(&cluster, &history, "Redis down");
-    let mut summary = Summary::new();
-    summary.add(
+    conclude(
         &format!(
             "Redis down 10 s under traffic ({during_503} quick 503s), {}",
             Backend::Shared.name()
         ),
+        &mut cluster,
         &history,
-        violations,
-        &cluster_peaks(&cluster),
-        started.elapsed(),
+        started,
     );
-    report(&summary);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1134,7 +1136,7 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
     let root = tempfile::Builder::new().tempdir_in(&disk.path).unwrap();
     let mut args: Vec<&str> = COMMON.to_vec();
     args.extend(["--max-file-size", "64MiB"]);
-    let cluster = Cluster::start_in(Backend::Local, &args, root);
+    let mut cluster = Cluster::start_in(Backend::Local, &args, root);
     let rt = runtime();
     let history = History::new();
     let client = Client::new(Duration::from_secs(60));
@@ -1249,16 +1251,12 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
         kept.extend(again.ok());
         final_check(&cluster, &client, &history, &kept).await;
     });
-    let violations = assert_invariants(&cluster, &history, "disk full");
-    let mut summary = Summary::new();
-    summary.add(
+    conclude(
         &format!("disk full (a 24 MiB tmpfs), {}", Backend::Local.name()),
+        &mut cluster,
         &history,
-        violations,
-        &cluster_peaks(&cluster),
-        started.elapsed(),
+        started,
     );
-    report(&summary);
     drop(cluster);
     drop(disk);
 }
@@ -1434,20 +1432,16 @@ fn soak(backend: Backend) {
         tally.get("download complete").copied().unwrap_or(0) > 1000,
         "{tally:?}"
     );
-    let violations = assert_invariants(&cluster, &history, "soak");
-    let mut summary = Summary::new();
-    summary.add(
+    conclude(
         &format!(
             "soak, 64 uploaders + 256 downloaders, {} s, {}",
             duration.as_secs(),
             backend.name()
         ),
+        &mut cluster,
         &history,
-        violations,
-        &cluster.peak_rss_mib(),
-        started.elapsed(),
+        started,
     );
-    report(&summary);
 }
 
 #[test]

@@ -217,45 +217,42 @@ impl Client {
     }
 
     async fn download_inner(&self, base: &str, share: &Share) -> DownloadOutcome {
-        for _ in 0..200 {
-            let nonce = share.nonce.lock().expect("nonce").clone();
-            let mut request = self.http.get(format!("{base}/api/download/{}", share.id));
-            if let Some(nonce) = nonce.and_then(|n| b64u::decode_lenient(&n).ok()) {
-                request = request.header(
-                    reqwest::header::AUTHORIZATION,
-                    auth::format_header(&share.auth.sign(&nonce)),
-                );
-            }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) => return DownloadOutcome::Transport(kind_of(&e)),
-            };
-            let status = response.status().as_u16();
-            if let Some(next) = response
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("send-v1 "))
-            {
-                *share.nonce.lock().expect("nonce") = Some(next.to_owned());
-            }
-            match status {
-                200 => return check_body(response, share).await,
-                401 => continue,
-                404 => return DownloadOutcome::NotFound,
-                _ => {
-                    let bytes = response.bytes().await.unwrap_or_default();
-                    return DownloadOutcome::Refused(status, error_code(&bytes));
-                }
+        let response = match self.signed_download(base, share, 200).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return DownloadOutcome::Refused(401, "nonce-race-lost-200-times".into()),
+            Err(e) => return DownloadOutcome::Transport(kind_of(&e)),
+        };
+        match response.status().as_u16() {
+            200 => check_body(response, share).await,
+            404 => DownloadOutcome::NotFound,
+            status => {
+                let bytes = response.bytes().await.unwrap_or_default();
+                DownloadOutcome::Refused(status, error_code(&bytes))
             }
         }
-        DownloadOutcome::Refused(401, "nonce-race-lost-200-times".into())
     }
 
     /// Starts a download and reads its first chunk, then hands the response back unread:
     /// a download in progress (its slot reserved) for as long as the caller holds it.
     pub async fn start_download(&self, base: &str, share: &Share) -> Option<reqwest::Response> {
-        for _ in 0..20 {
+        let mut response = self.signed_download(base, share, 20).await.ok()??;
+        if response.status() != reqwest::StatusCode::OK {
+            return None;
+        }
+        response.chunk().await.ok()??;
+        Some(response)
+    }
+
+    /// `GET /api/download/<id>` signed with the share's nonce, signed again with the next
+    /// one while the answer is a 401 (another racer spent the nonce): the first answer
+    /// that is not a 401, `None` after `tries` of them, or the transport error.
+    async fn signed_download(
+        &self,
+        base: &str,
+        share: &Share,
+        tries: usize,
+    ) -> Result<Option<reqwest::Response>, reqwest::Error> {
+        for _ in 0..tries {
             let nonce = share.nonce.lock().expect("nonce").clone();
             let mut request = self.http.get(format!("{base}/api/download/{}", share.id));
             if let Some(nonce) = nonce.and_then(|n| b64u::decode_lenient(&n).ok()) {
@@ -264,7 +261,7 @@ impl Client {
                     auth::format_header(&share.auth.sign(&nonce)),
                 );
             }
-            let mut response = request.send().await.ok()?;
+            let response = request.send().await?;
             if let Some(next) = response
                 .headers()
                 .get(reqwest::header::WWW_AUTHENTICATE)
@@ -273,16 +270,11 @@ impl Client {
             {
                 *share.nonce.lock().expect("nonce") = Some(next.to_owned());
             }
-            match response.status().as_u16() {
-                200 => {
-                    response.chunk().await.ok()??;
-                    return Some(response);
-                }
-                401 => continue,
-                _ => return None,
+            if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+                return Ok(Some(response));
             }
         }
-        None
+        Ok(None)
     }
 
     /// `POST /api/info/<id>` with the owner token: the answer's status and body, for

@@ -64,6 +64,38 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The status the server answered an error with, if it did.
+    fn error_status(&self) -> Option<u16> {
+        match self {
+            Op::Upload {
+                outcome: UploadOutcome::Refused(status, _),
+                ..
+            }
+            | Op::Download {
+                outcome: DownloadOutcome::Refused(status, _),
+                ..
+            } => Some(*status),
+            Op::Delete { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the operation got no answer at all (refused, reset, hung).
+    fn unanswered(&self) -> bool {
+        matches!(
+            self,
+            Op::Upload {
+                outcome: UploadOutcome::Transport(_),
+                ..
+            } | Op::Download {
+                outcome: DownloadOutcome::Transport(_),
+                ..
+            }
+        )
+    }
+}
+
 /// An operation with its times.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -225,15 +257,7 @@ impl History {
         // may have a row nobody knows the id of: at most one per unanswered upload.
         let in_doubt = events
             .iter()
-            .filter(|e| {
-                matches!(
-                    &e.op,
-                    Op::Upload {
-                        outcome: UploadOutcome::Transport(_),
-                        ..
-                    }
-                )
-            })
+            .filter(|e| matches!(e.op, Op::Upload { .. }) && e.op.unanswered())
             .count();
         let unknown: Vec<&String> = rows.iter().filter(|r| !files.contains_key(*r)).collect();
         if unknown.len() > in_doubt {
@@ -277,19 +301,7 @@ impl History {
     /// Answers with a 5xx status, per status (the caller decides which were injected).
     pub fn server_errors(&self) -> BTreeMap<u16, u64> {
         let mut out = BTreeMap::new();
-        for event in self.events() {
-            let status = match &event.op {
-                Op::Upload {
-                    outcome: UploadOutcome::Refused(s, _),
-                    ..
-                }
-                | Op::Download {
-                    outcome: DownloadOutcome::Refused(s, _),
-                    ..
-                }
-                | Op::Delete { status: s, .. } => *s,
-                _ => continue,
-            };
+        for status in self.events().iter().filter_map(|e| e.op.error_status()) {
             if status >= 500 {
                 *out.entry(status).or_insert(0) += 1;
             }
@@ -299,21 +311,7 @@ impl History {
 
     /// Operations that got no answer at all (transport errors, hangs).
     pub fn unanswered(&self) -> u64 {
-        self.events()
-            .iter()
-            .filter(|e| {
-                matches!(
-                    &e.op,
-                    Op::Upload {
-                        outcome: UploadOutcome::Transport(_),
-                        ..
-                    } | Op::Download {
-                        outcome: DownloadOutcome::Transport(_),
-                        ..
-                    }
-                )
-            })
-            .count() as u64
+        self.events().iter().filter(|e| e.op.unanswered()).count() as u64
     }
 
     /// Every recorded operation on `id`, one per line, for failure messages.

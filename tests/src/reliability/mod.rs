@@ -218,16 +218,7 @@ impl Drop for Node {
 
 /// The resident memory (VmRSS) of process `pid` now, in MiB; 0 if it is gone.
 pub fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        / 1024
+    sealdrop_testkit::vm_rss_kib(pid).unwrap_or(0) / 1024
 }
 
 /// The S3 bucket and prefix of a shared cluster.
