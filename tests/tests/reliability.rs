@@ -314,9 +314,7 @@ fn expiry_storm(backend: Backend, sweeper: bool) {
                 shares.clone(),
                 uploading.clone(),
             );
-            let bases: Vec<String> = (0..cluster.nodes.len())
-                .map(|n| cluster.base(n).to_owned())
-                .collect();
+            let bases = cluster.bases();
             let mut rng = Rng::new(rng.next());
             downloaders.push(tokio::spawn(async move {
                 let mut quiet_since: Option<Instant> = None;
@@ -766,9 +764,7 @@ fn sigkill(backend: Backend) {
                 next.clone(),
                 uploaded.clone(),
             );
-            let bases: Vec<String> = (0..cluster.nodes.len())
-                .map(|n| cluster.base(n).to_owned())
-                .collect();
+            let bases = cluster.bases();
             let before = before.clone();
             let mut rng = Rng::new(rng.next());
             tasks.push(tokio::spawn(async move {

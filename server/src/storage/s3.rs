@@ -1503,14 +1503,7 @@ mod tests {
             format!("{}.not-a-key", store.prefix()),
             "elsewhere/1-0123456789abcdef".to_owned(),
         ] {
-            let out = client
-                .create_multipart_upload()
-                .bucket(store.bucket())
-                .key(&object_key)
-                .send()
-                .await
-                .unwrap();
-            let id = out.upload_id().unwrap().to_owned();
+            let id = start_multipart(store, &object_key).await;
             client
                 .upload_part()
                 .bucket(store.bucket())
@@ -1552,19 +1545,26 @@ mod tests {
         }
     }
 
+    /// Starts a multipart upload of `object_key` directly, as a crashed writer would
+    /// have: its upload id.
+    async fn start_multipart(store: &S3Store, object_key: &str) -> String {
+        let out = store
+            .client()
+            .create_multipart_upload()
+            .bucket(store.bucket())
+            .key(object_key)
+            .send()
+            .await
+            .unwrap();
+        out.upload_id().unwrap().to_owned()
+    }
+
     /// An upload without parts yet (another instance's first part may be on its way)
     /// counts as active when a sweep first saw it; it goes once a later cut-off is past
     /// that sighting.
     async fn an_upload_without_parts_is_judged_from_its_first_sighting(store: &S3Store) {
         let object_key = format!("{}{}", store.prefix(), key("n"));
-        store
-            .client()
-            .create_multipart_upload()
-            .bucket(store.bucket())
-            .key(&object_key)
-            .send()
-            .await
-            .unwrap();
+        start_multipart(store, &object_key).await;
         for _ in 0..2 {
             assert_eq!(
                 store

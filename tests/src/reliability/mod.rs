@@ -315,6 +315,11 @@ impl Cluster {
         &self.nodes[n % self.nodes.len()].base
     }
 
+    /// Every instance's base URL, to hand to tasks.
+    pub fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
     /// The S3 proxy (a shared cluster only).
     pub fn s3_proxy(&self) -> &FaultProxy {
         self.s3_proxy
