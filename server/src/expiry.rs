@@ -8,11 +8,21 @@
 //!
 //! # Orphans
 //!
+//! The sweeper only ever touches what sealdrop can prove is its own (see "What is ours"
+//! in [`crate::storage::s3`]): blobs and pending uploads named exactly as it names them,
+//! and carrying its mark where the store can hold one.
+//!
 //! A pending upload is abandoned when the blob store says so for the cut-off
 //! `now - grace` (see [`crate::storage::BlobStore::discard_pending`]: uploads in
 //! progress in this process are never discarded). A blob no row refers to is deleted
-//! when it is older than the grace and an earlier round, at least the grace or a minute
-//! before (whichever is shorter), already found it without a row. An upload commits its
+//! when its own deadline has passed (the days its key encodes plus one, from its last
+//! modification: [`crate::storage::own_key_deadline`]), it is older than the grace, an
+//! earlier round, at least the grace or a minute before (whichever is shorter), already
+//! found it without a row, and the store says it carries sealdrop's mark
+//! ([`crate::storage::BlobStore::is_own`]). Before its deadline a blob without a row may
+//! be a live file whose row is in a metadata store this instance does not see (a wrong
+//! `--meta`, an emptied or restored store, another deployment sharing the bucket): it is
+//! never deleted, so such a mistake costs space, never data. An upload commits its
 //! blob and then writes its row, and some stores date a blob made by a multipart upload
 //! from the upload's start: a blob between its commit and its row can look old, but it
 //! never stays without a row from one such round to the next. When the grace is shorter
@@ -68,6 +78,9 @@ pub struct SweepReport {
     pub pending_discarded: usize,
     /// Orphan blobs deleted.
     pub orphans_deleted: usize,
+    /// Blobs past their deadline without a row that are named like sealdrop's but lack
+    /// its mark (another program's, or written before the mark existed): left alone.
+    pub foreign_kept: usize,
 }
 
 /// One round of the sweeper.
@@ -82,23 +95,31 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
             break;
         }
     }
-    // Every tombstone, including the ones just made and earlier failures.
+    // Every tombstone, including the ones just made and earlier failures: a batch of
+    // blobs in as few store requests as the store allows, then their tombstones at once.
     loop {
         let keys = state.meta.tombstones(now.saturating_add(1), BATCH).await?;
-        let mut progress = false;
-        for key in &keys {
-            match state.blobs.delete(key).await {
-                Ok(()) => {
-                    state.meta.clear_tombstone(key).await?;
-                    report.blobs_deleted += 1;
-                    progress = true;
-                }
+        let results = state.blobs.delete_many(&keys).await;
+        let mut deleted = Vec::with_capacity(keys.len());
+        let mut failures = 0usize;
+        for (key, result) in keys.iter().zip(results) {
+            match result {
+                Ok(()) => deleted.push(key.clone()),
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "blob delete failed, will retry")
+                    failures += 1;
+                    // One line a batch, not one per blob of a store that is down.
+                    if failures == 1 {
+                        tracing::warn!(error = format!("{e:#}"), "blob delete failed, will retry");
+                    }
                 }
             }
         }
-        if keys.len() < BATCH || !progress {
+        if failures > 1 {
+            tracing::warn!(failures, "blob deletes failed in this batch, will retry");
+        }
+        state.meta.clear_tombstones(&deleted).await?;
+        report.blobs_deleted += deleted.len();
+        if keys.len() < BATCH || deleted.is_empty() {
             break;
         }
     }
@@ -108,15 +129,23 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
     report.pending_discarded = state.blobs.discard_pending(grace_start).await?;
     let confirm = state.config.orphan_grace.min(CONFIRM_ORPHAN);
     let mut waiting = Vec::new();
-    for key in state.blobs.list_older_than(grace_start, BATCH).await? {
-        if state.meta.knows_blob(&key).await? {
+    // Only blobs whose own deadline has passed: until then a blob without a row may be
+    // a live file whose row is in a metadata store this instance does not see.
+    let clock_now = SystemTime::UNIX_EPOCH + Duration::from_millis(now);
+    for blob in state.blobs.list_past_deadline(clock_now, BATCH).await? {
+        if blob.modified >= grace_start || state.meta.knows_blob(&blob.key).await? {
             continue;
         }
-        if state.orphans.first(&key).elapsed() >= confirm {
-            state.blobs.delete(&key).await?;
+        if state.orphans.first(&blob.key).elapsed() < confirm {
+            waiting.push(blob.key);
+            continue;
+        }
+        // Named like ours is not enough: it must carry sealdrop's mark.
+        if state.blobs.is_own(&blob.key).await? {
+            state.blobs.delete(&blob.key).await?;
             report.orphans_deleted += 1;
         } else {
-            waiting.push(key);
+            report.foreign_kept += 1;
         }
     }
     state.orphans.keep_only(&waiting);
@@ -135,6 +164,7 @@ pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()
                 blobs_deleted = r.blobs_deleted,
                 pending_discarded = r.pending_discarded,
                 orphans_deleted = r.orphans_deleted,
+                foreign_kept = r.foreign_kept,
                 "sweep"
             ),
             Ok(_) => {}
@@ -176,9 +206,54 @@ mod tests {
             .unwrap();
     }
 
-    /// With a grace of 1 s: a blob without a row goes on the round that finds it again a
-    /// grace later, never on the first; the temp file of an open writer stays however old
-    /// it looks, and its writer commits.
+    /// Sets the modification time of `path` `days` days back.
+    fn age_days(path: &std::path::Path, days: u64) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(days * 86_400))
+            .unwrap();
+    }
+
+    /// A blob without a row is kept until its own deadline (its key's days plus one),
+    /// however many rounds find it: a wrong or emptied metadata store deletes nothing
+    /// live. Past it, it goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_orphan_stays_until_its_own_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::with_data_dir(dir.path());
+        config.orphan_grace = Duration::from_secs(1);
+        let state = crate::open_state(config, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let blobs = dir.path().join("blobs");
+        let (week, day) = ("7-00000000000000cc", "1-00000000000000dd");
+        for key in [week, day] {
+            let mut writer = state.blobs.begin(key).await.unwrap();
+            writer.write(Bytes::from_static(b"no row")).await.unwrap();
+            writer.commit().await.unwrap();
+        }
+        // Both a day and a half old: the 7-day blob may be live, the 1-day one may not.
+        age_days(&blobs.join(week), 3);
+        age_days(&blobs.join(day), 3);
+        for _ in 0..3 {
+            sweep_once(&state).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        assert!(blobs.join(week).exists(), "deleted before its deadline");
+        assert!(!blobs.join(day).exists(), "kept after its deadline");
+        age_days(&blobs.join(week), 9);
+        for _ in 0..2 {
+            sweep_once(&state).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        assert!(!blobs.join(week).exists(), "kept after its deadline");
+    }
+
+    /// With a grace of 1 s: a blob without a row past its deadline goes on the round that
+    /// finds it again a grace later, never on the first; the temp file of an open writer
+    /// stays however old it looks, and its writer commits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_orphan_goes_when_found_again_and_an_open_upload_never() {
         let dir = tempfile::tempdir().unwrap();
@@ -192,7 +267,7 @@ mod tests {
         let mut writer = state.blobs.begin(orphan).await.unwrap();
         writer.write(Bytes::from_static(b"no row")).await.unwrap();
         writer.commit().await.unwrap();
-        age(&blobs.join(orphan));
+        age_days(&blobs.join(orphan), 3);
         let mut open = state.blobs.begin("1-00000000000000bb").await.unwrap();
         open.write(Bytes::from(vec![7u8; 300_000])).await.unwrap();
         let pending: Vec<_> = std::fs::read_dir(&blobs)

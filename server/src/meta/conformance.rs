@@ -48,6 +48,7 @@ pub(crate) async fn run_all(store: &dyn MetaStore) {
     take_expired(store).await;
     next_expiry(store).await;
     tombstones(store).await;
+    clear_tombstones_in_one_step(store).await;
     knows_blob(store).await;
     report_holds_the_file(store).await;
     held_files_outlive_expiry(store).await;
@@ -731,6 +732,39 @@ async fn tombstones(store: &dyn MetaStore) {
         .await
         .unwrap();
     assert!(!listed.contains(&second.blob_key));
+}
+
+/// A batch of tombstones goes at once; keys without one are ignored, and an empty batch
+/// is nothing.
+async fn clear_tombstones_in_one_step(store: &dyn MetaStore) {
+    let now = 1_000_000;
+    let mut keys = Vec::new();
+    for _ in 0..5 {
+        let file = new_file(1, now + 1000);
+        store.insert(file.clone()).await.unwrap();
+        assert_eq!(
+            store.delete(&file.id, now).await.unwrap(),
+            Some(file.blob_key.clone())
+        );
+        keys.push(file.blob_key);
+    }
+    store.clear_tombstones(&[]).await.unwrap();
+    let mut batch = keys[..4].to_vec();
+    batch.push("never-tombstoned".to_owned());
+    store.clear_tombstones(&batch).await.unwrap();
+    let listed = store
+        .tombstones(Millis::MAX >> 1, usize::MAX)
+        .await
+        .unwrap();
+    for key in &keys[..4] {
+        assert!(!listed.contains(key), "{key} still tombstoned");
+        assert!(!store.knows_blob(key).await.unwrap());
+    }
+    assert!(
+        listed.contains(&keys[4]),
+        "a key outside the batch lost its tombstone"
+    );
+    store.clear_tombstones(&keys[4..]).await.unwrap();
 }
 
 async fn knows_blob(store: &dyn MetaStore) {

@@ -263,8 +263,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Up to `limit` blob keys with a tombstone older than `before`, to retry deleting.
     async fn tombstones(&self, before: Millis, limit: usize) -> MetaResult<Vec<String>>;
 
-    /// Forgets a tombstone once its blob is deleted.
-    async fn clear_tombstone(&self, blob_key: &str) -> MetaResult<()>;
+    /// Forgets tombstones once their blobs are deleted, in one step of the store (the
+    /// sweeper clears a whole batch at once). Keys without a tombstone are ignored.
+    async fn clear_tombstones(&self, blob_keys: &[String]) -> MetaResult<()>;
+
+    /// Forgets one tombstone once its blob is deleted.
+    async fn clear_tombstone(&self, blob_key: &str) -> MetaResult<()> {
+        self.clear_tombstones(&[blob_key.to_owned()]).await
+    }
 
     /// Whether a row or a tombstone refers to `blob_key` (orphan detection).
     async fn knows_blob(&self, blob_key: &str) -> MetaResult<bool>;

@@ -556,11 +556,16 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn clear_tombstone(&self, blob_key: &str) -> MetaResult<()> {
-        let blob_key = blob_key.to_owned();
-        self.write("clear_tombstone", move |tx| {
-            tx.prepare_cached("DELETE FROM tombstones WHERE blob_key = ?1")?
-                .execute([blob_key])?;
+    async fn clear_tombstones(&self, blob_keys: &[String]) -> MetaResult<()> {
+        if blob_keys.is_empty() {
+            return Ok(());
+        }
+        let blob_keys = blob_keys.to_vec();
+        self.write("clear_tombstones", move |tx| {
+            let mut delete = tx.prepare_cached("DELETE FROM tombstones WHERE blob_key = ?1")?;
+            for blob_key in &blob_keys {
+                delete.execute([blob_key])?;
+            }
             Ok(())
         })
         .await

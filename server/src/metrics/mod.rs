@@ -141,8 +141,12 @@ ops! {
         Open => "open",
         /// Deleting a blob.
         Delete => "delete",
-        /// Listing old blobs (the sweeper's orphan check).
-        ListOlderThan => "list_older_than",
+        /// Deleting several blobs (the sweeper).
+        DeleteMany => "delete_many",
+        /// Checking a blob carries sealdrop's mark (before deleting an orphan).
+        IsOwn => "is_own",
+        /// Listing blobs past their own deadline (the sweeper's orphan check).
+        ListPastDeadline => "list_past_deadline",
         /// Discarding old pending blobs.
         DiscardPending => "discard_pending",
         /// The start-up check.
@@ -181,8 +185,8 @@ ops! {
         NextExpiry => "next_expiry",
         /// [`crate::meta::MetaStore::tombstones`].
         Tombstones => "tombstones",
-        /// [`crate::meta::MetaStore::clear_tombstone`].
-        ClearTombstone => "clear_tombstone",
+        /// [`crate::meta::MetaStore::clear_tombstones`].
+        ClearTombstone => "clear_tombstones",
         /// [`crate::meta::MetaStore::knows_blob`].
         KnowsBlob => "knows_blob",
         /// [`crate::meta::MetaStore::ping`].

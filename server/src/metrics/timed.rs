@@ -14,7 +14,7 @@ use crate::meta::{
     Complete, FileRecord, MetaResult, MetaStore, Millis, NewFile, ReportReason, Reported, Reserve,
     SetLimit,
 };
-use crate::storage::{BlobReader, BlobResult, BlobStore, BlobWriter};
+use crate::storage::{BlobReader, BlobResult, BlobStore, BlobWriter, ListedBlob};
 
 /// A blob store whose calls are timed (`sealdrop_storage_operation_duration_seconds`).
 pub(crate) struct TimedBlobs {
@@ -50,12 +50,25 @@ impl BlobStore for TimedBlobs {
         self.time(BlobOp::Delete, self.inner.delete(key)).await
     }
 
-    async fn list_older_than(&self, before: SystemTime, limit: usize) -> BlobResult<Vec<String>> {
+    async fn delete_many(&self, keys: &[String]) -> Vec<BlobResult<()>> {
+        self.time(BlobOp::DeleteMany, self.inner.delete_many(keys))
+            .await
+    }
+
+    async fn list_past_deadline(
+        &self,
+        at: SystemTime,
+        limit: usize,
+    ) -> BlobResult<Vec<ListedBlob>> {
         self.time(
-            BlobOp::ListOlderThan,
-            self.inner.list_older_than(before, limit),
+            BlobOp::ListPastDeadline,
+            self.inner.list_past_deadline(at, limit),
         )
         .await
+    }
+
+    async fn is_own(&self, key: &str) -> BlobResult<bool> {
+        self.time(BlobOp::IsOwn, self.inner.is_own(key)).await
     }
 
     async fn discard_pending(&self, before: SystemTime) -> BlobResult<usize> {
@@ -227,9 +240,12 @@ impl MetaStore for TimedMeta {
             .await
     }
 
-    async fn clear_tombstone(&self, blob_key: &str) -> MetaResult<()> {
-        self.time(MetaOp::ClearTombstone, self.inner.clear_tombstone(blob_key))
-            .await
+    async fn clear_tombstones(&self, blob_keys: &[String]) -> MetaResult<()> {
+        self.time(
+            MetaOp::ClearTombstone,
+            self.inner.clear_tombstones(blob_keys),
+        )
+        .await
     }
 
     async fn knows_blob(&self, blob_key: &str) -> MetaResult<bool> {

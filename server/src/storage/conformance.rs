@@ -13,6 +13,8 @@ use futures_util::StreamExt as _;
 use super::{BlobStore, BlobWriter};
 
 const HOUR: Duration = Duration::from_secs(3600);
+/// Past the deadline of a fresh `1-…` blob (its day plus one).
+const PAST_DEADLINE: Duration = Duration::from_secs(3 * 86_400);
 
 /// Runs every property against `store`, one after another.
 pub(crate) async fn run_all(store: &dyn BlobStore) {
@@ -24,8 +26,10 @@ pub(crate) async fn run_all(store: &dyn BlobStore) {
     invisible_after_drop(store).await;
     commit_replaces_nothing_else(store).await;
     delete_makes_invisible_and_is_idempotent(store).await;
-    list_older_than_lists_committed_only(store).await;
-    list_older_than_respects_limit(store).await;
+    delete_many_deletes_each_and_missing_ones(store).await;
+    written_blobs_are_own(store).await;
+    list_past_deadline_lists_committed_only(store).await;
+    list_past_deadline_respects_limit(store).await;
     discard_pending_spares_open_writers(store).await;
     discard_pending_spares_recent(store).await;
     concurrent_writers_do_not_interfere(store).await;
@@ -195,16 +199,45 @@ async fn delete_makes_invisible_and_is_idempotent(store: &dyn BlobStore) {
     store.delete(&self::key()).await.unwrap();
 }
 
-async fn list_older_than_lists_committed_only(store: &dyn BlobStore) {
+async fn delete_many_deletes_each_and_missing_ones(store: &dyn BlobStore) {
+    let keys: Vec<String> = (0..5).map(|_| key()).collect();
+    for key in &keys[..4] {
+        put(store, key, b"doomed").await;
+    }
+    let results = store.delete_many(&keys).await;
+    assert_eq!(results.len(), keys.len());
+    for (key, result) in keys.iter().zip(results) {
+        result.unwrap();
+        assert!(store.open(key).await.unwrap().is_none(), "{key} survived");
+    }
+    assert!(store.delete_many(&[]).await.is_empty());
+}
+
+async fn written_blobs_are_own(store: &dyn BlobStore) {
+    let (small, missing) = (key(), key());
+    put(store, &small, b"small").await;
+    assert!(store.is_own(&small).await.unwrap(), "a blob it wrote");
+    assert!(
+        !store.is_own(&missing).await.unwrap(),
+        "a blob never written"
+    );
+    store.delete(&small).await.unwrap();
+    assert!(!store.is_own(&small).await.unwrap(), "a deleted blob");
+}
+
+async fn list_past_deadline_lists_committed_only(store: &dyn BlobStore) {
     let (committed, pending) = (key(), key());
     put(store, &committed, b"committed").await;
     let mut writer = store.begin(&pending).await.unwrap();
     writer.write(Bytes::from_static(b"pending")).await.unwrap();
 
-    let listed = store
-        .list_older_than(SystemTime::now() + HOUR, usize::MAX)
+    let listed: Vec<String> = store
+        .list_past_deadline(SystemTime::now() + PAST_DEADLINE, usize::MAX)
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|b| b.key)
+        .collect();
     assert!(listed.contains(&committed), "committed blob not listed");
     assert!(!listed.contains(&pending), "pending blob listed");
     // Only keys: no pending-object names or paths.
@@ -215,33 +248,37 @@ async fn list_older_than_lists_committed_only(store: &dyn BlobStore) {
         );
     }
 
-    let old = store
-        .list_older_than(SystemTime::now() - HOUR, usize::MAX)
+    // A `1-` blob may belong to a live file for a day and one more.
+    let live = store
+        .list_past_deadline(SystemTime::now() + 47 * HOUR, usize::MAX)
         .await
         .unwrap();
     assert!(
-        !old.contains(&committed),
-        "a fresh blob is not older than an hour ago"
+        !live.iter().any(|b| b.key == committed),
+        "a fresh blob is listed before its deadline"
     );
 
     writer.abort().await;
     store.delete(&committed).await.unwrap();
     let listed = store
-        .list_older_than(SystemTime::now() + HOUR, usize::MAX)
+        .list_past_deadline(SystemTime::now() + PAST_DEADLINE, usize::MAX)
         .await
         .unwrap();
-    assert!(!listed.contains(&committed), "deleted blob still listed");
+    assert!(
+        !listed.iter().any(|b| b.key == committed),
+        "deleted blob still listed"
+    );
 }
 
-async fn list_older_than_respects_limit(store: &dyn BlobStore) {
+async fn list_past_deadline_respects_limit(store: &dyn BlobStore) {
     let keys: Vec<String> = (0..3).map(|_| key()).collect();
     for key in &keys {
         put(store, key, b"x").await;
     }
-    let later = SystemTime::now() + HOUR;
-    assert!(store.list_older_than(later, 0).await.unwrap().is_empty());
-    assert_eq!(store.list_older_than(later, 1).await.unwrap().len(), 1);
-    assert_eq!(store.list_older_than(later, 2).await.unwrap().len(), 2);
+    let later = SystemTime::now() + PAST_DEADLINE;
+    assert!(store.list_past_deadline(later, 0).await.unwrap().is_empty());
+    assert_eq!(store.list_past_deadline(later, 1).await.unwrap().len(), 1);
+    assert_eq!(store.list_past_deadline(later, 2).await.unwrap().len(), 2);
     for key in &keys {
         store.delete(key).await.unwrap();
     }

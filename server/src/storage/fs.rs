@@ -60,10 +60,18 @@ use bytes::Bytes;
 use tokio::io::{AsyncWriteExt as _, BufWriter};
 use tokio::sync::Semaphore;
 
-use super::{BlobReader, BlobResult, BlobStore, BlobWriter};
+use super::{BlobReader, BlobResult, BlobStore, BlobWriter, ListedBlob, own_key_deadline};
 
 /// Prefix of pending objects (temp files).
 const PENDING_PREFIX: &str = ".pending-";
+/// Whether `name` is exactly what [`FsStore`] names a temp file: the prefix and a
+/// simple uuid (32 lowercase hex digits). Nothing else is ever discarded.
+fn is_pending_name(name: &str) -> bool {
+    name.strip_prefix(PENDING_PREFIX).is_some_and(|id| {
+        id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Write buffer per upload.
 const WRITE_BUFFER: usize = 256 * 1024;
 /// Read chunk size of downloads.
@@ -236,7 +244,22 @@ impl BlobStore for FsStore {
         }
     }
 
-    async fn list_older_than(&self, before: SystemTime, limit: usize) -> BlobResult<Vec<String>> {
+    /// The blob directory is sealdrop's own (`<data-dir>/blobs`, made by the server), so
+    /// any blob there is; `false` only if it is not there (any more).
+    async fn is_own(&self, key: &str) -> BlobResult<bool> {
+        let path = self.blob_path(key)?;
+        match tokio::fs::symlink_metadata(&path).await {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("reading metadata of blob {key}")),
+        }
+    }
+
+    async fn list_past_deadline(
+        &self,
+        at: SystemTime,
+        limit: usize,
+    ) -> BlobResult<Vec<ListedBlob>> {
         let mut found = Vec::new();
         if limit == 0 {
             return Ok(found);
@@ -252,8 +275,9 @@ impl BlobStore for FsStore {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            // Pending objects start with `.`; anything else that is not a key is not ours.
-            if name.starts_with('.') || crate::storage::validate_key(&name).is_err() {
+            // Pending objects start with `.`; a name not in the exact shape of sealdrop's
+            // keys is not ours, whatever else it looks like.
+            if crate::storage::own_key_days(&name).is_none() {
                 continue;
             }
             let meta = match entry.metadata().await {
@@ -270,8 +294,11 @@ impl BlobStore for FsStore {
             let modified = meta
                 .modified()
                 .with_context(|| format!("reading mtime of blob {name}"))?;
-            if modified < before {
-                found.push(name);
+            if own_key_deadline(&name, modified).is_some_and(|deadline| deadline < at) {
+                found.push(ListedBlob {
+                    key: name,
+                    modified,
+                });
                 if found.len() >= limit {
                     break;
                 }
@@ -293,7 +320,7 @@ impl BlobStore for FsStore {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if !name.starts_with(PENDING_PREFIX) || lock(&self.writing).contains(&name) {
+            if !is_pending_name(&name) || lock(&self.writing).contains(&name) {
                 continue;
             }
             let modified = match entry.metadata().await.and_then(|m| m.modified()) {
@@ -741,7 +768,7 @@ mod tests {
         // Pending files are never listed as blobs, however old.
         assert!(
             store
-                .list_older_than(SystemTime::now() + Duration::from_secs(3600), 100)
+                .list_past_deadline(SystemTime::now() + Duration::from_secs(3 * 86_400), 100)
                 .await
                 .unwrap()
                 .is_empty()
@@ -751,12 +778,38 @@ mod tests {
     #[tokio::test]
     async fn foreign_files_are_not_listed() {
         let (_tmp, store) = store().await;
-        std::fs::write(store.dir().join("README.txt"), b"x").unwrap();
-        std::fs::write(store.dir().join(".hidden"), b"x").unwrap();
+        // Names of every shape, some made only of key characters or close to a key's.
+        let foreign = [
+            "README.txt",
+            ".hidden",
+            "backup",
+            "index",
+            "2024-report",
+            "7-0123456789ABCDEF",
+            "7-0123456789abcdef0",
+            "07-0123456789abcdef",
+            ".pending-notours",
+            ".pending-0123456789abcdef0123456789abcdeF",
+        ];
+        for name in foreign {
+            std::fs::write(store.dir().join(name), b"x").unwrap();
+        }
         std::fs::create_dir(store.dir().join("subdir")).unwrap();
-        let later = SystemTime::now() + Duration::from_secs(3600);
-        assert!(store.list_older_than(later, 100).await.unwrap().is_empty());
+        std::fs::create_dir(store.dir().join("7-00000000000000aa")).unwrap();
+        let later = SystemTime::now() + Duration::from_secs(365 * 86_400);
+        assert!(
+            store
+                .list_past_deadline(later, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.discard_pending(later).await.unwrap(), 0);
+        for name in foreign {
+            assert!(store.dir().join(name).exists(), "{name} was removed");
+        }
+        // A directory named like a key is not a blob, nor ours.
+        assert!(!store.is_own("7-00000000000000aa").await.unwrap());
         // A directory named like a key is not a blob.
         assert!(store.open("subdir").await.is_err());
     }

@@ -53,8 +53,29 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes a blob; deleting a missing blob succeeds.
     async fn delete(&self, key: &str) -> BlobResult<()>;
 
-    /// Committed blobs last modified before `before`, up to `limit` (orphan cleanup).
-    async fn list_older_than(&self, before: SystemTime, limit: usize) -> BlobResult<Vec<String>>;
+    /// Deletes several blobs, as few requests as the store allows; one result per key, in
+    /// the order of `keys`. Deleting a missing blob succeeds.
+    async fn delete_many(&self, keys: &[String]) -> Vec<BlobResult<()>> {
+        let mut results = Vec::with_capacity(keys.len());
+        for key in keys {
+            results.push(self.delete(key).await);
+        }
+        results
+    }
+
+    /// Committed blobs whose own deadline ([`own_key_deadline`]) is before `at`, up to
+    /// `limit` (orphan cleanup): only objects named exactly as sealdrop names blobs
+    /// ([`own_key_days`]), never anything else in the directory, bucket or prefix, and
+    /// never one that can still belong to a live file.
+    async fn list_past_deadline(&self, at: SystemTime, limit: usize)
+    -> BlobResult<Vec<ListedBlob>>;
+
+    /// Whether the blob `key` carries the mark sealdrop sets on every blob it writes
+    /// (an S3 object's `sealdrop-id` metadata); `false` if there is no such blob. The
+    /// sweeper deletes a blob no row refers to only if this says it is sealdrop's. A
+    /// store whose blobs live in a place of sealdrop's own (the filesystem store's
+    /// `blobs/` directory) answers `true` for any blob there.
+    async fn is_own(&self, key: &str) -> BlobResult<bool>;
 
     /// Discards pending objects (temp files, incomplete multipart uploads) started before
     /// `before`, left by a crash; returns how many.
@@ -83,6 +104,46 @@ pub trait BlobWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
+/// A committed blob as [`BlobStore::list_older_than`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlob {
+    /// Its key.
+    pub key: String,
+    /// When it was last modified, as the store says.
+    pub modified: SystemTime,
+}
+
+/// Most days a blob key may encode (far beyond any expiry a server allows).
+const MAX_KEY_DAYS: u32 = 100_000;
+
+/// The days of a key in the exact shape sealdrop gives its blobs, `<days>-<16 hex>`
+/// (Send's convention: the whole days the file may live, at least 1, then its id in
+/// lowercase hex), or `None` for any other name. Only such keys are ever candidates for
+/// the sweeper's clean-up; a name merely made of key characters is not.
+pub fn own_key_days(key: &str) -> Option<u32> {
+    let (days, id) = key.split_once('-')?;
+    let days_ok = !days.is_empty()
+        && days.len() <= 6
+        && !days.starts_with('0')
+        && days.bytes().all(|b| b.is_ascii_digit());
+    let id_ok = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !(days_ok && id_ok) {
+        return None;
+    }
+    days.parse().ok().filter(|d| (1..=MAX_KEY_DAYS).contains(d))
+}
+
+/// The last moment a blob named `key` and last modified at `modified` can still belong
+/// to a live file: its key's whole days plus one (the days are rounded down when the key
+/// is made, exactly as the bucket lifecycle rules of the S3 module's docs assume).
+/// `None` if `key` is not in sealdrop's shape.
+pub fn own_key_deadline(key: &str, modified: SystemTime) -> Option<SystemTime> {
+    let days = own_key_days(key)?;
+    modified.checked_add(std::time::Duration::from_secs(
+        (u64::from(days) + 1) * 86_400,
+    ))
+}
+
 /// Longest blob key accepted.
 const MAX_KEY_LEN: usize = 128;
 
@@ -105,4 +166,45 @@ pub(crate) fn validate_key(key: &str) -> BlobResult<()> {
         anyhow::bail!("invalid blob key {key:?}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_key_shape_is_ours() {
+        assert_eq!(own_key_days("7-0123456789abcdef"), Some(7));
+        assert_eq!(own_key_days("1-00000000000000aa"), Some(1));
+        assert_eq!(own_key_days("365-ffffffffffffffff"), Some(365));
+        for foreign in [
+            "backup",
+            "index",
+            "2024-report",
+            "7-0123456789ABCDEF",
+            "7-0123456789abcde",
+            "7-0123456789abcdef0",
+            "07-0123456789abcdef",
+            "0-0123456789abcdef",
+            "-0123456789abcdef",
+            "7_0123456789abcdef",
+            "x-0123456789abcdef",
+            "7-0123456789abcdeg",
+            "1234567-0123456789abcdef",
+            "7-0123456789abcdef/x",
+            ".pending-7-0123456789abcdef",
+        ] {
+            assert_eq!(own_key_days(foreign), None, "{foreign:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_lives_its_days_plus_one() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        assert_eq!(
+            own_key_deadline("2-0123456789abcdef", t),
+            Some(t + std::time::Duration::from_secs(3 * 86_400))
+        );
+        assert_eq!(own_key_deadline("report", t), None);
+    }
 }
