@@ -20,7 +20,9 @@
 //!
 //! Errors are one sentence on standard error. Exit codes: 0 done, 1 no such (or no such
 //! held) file, 2 bad usage or configuration (with SQLite, a data directory without a
-//! database: the commands never create an empty store), 3 a store failed.
+//! database: the commands never create an empty store), 3 a store failed. A store that
+//! cannot be opened is said as the server says it at start-up, naming the option to check
+//! ([`crate::startup`]); `RUST_LOG=debug` adds the details on standard error.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -85,6 +87,10 @@ pub enum AdminError {
     /// A store failed (exit code 3).
     #[error("{0:#}")]
     Store(#[from] anyhow::Error),
+    /// A store could not be opened, or S3 refused the set-up (exit code 3): the sentence
+    /// only (the outermost context), the details being in the error's chain.
+    #[error("{0}")]
+    Unavailable(anyhow::Error),
 }
 
 impl AdminError {
@@ -93,7 +99,7 @@ impl AdminError {
         match self {
             Self::NotFound(_) => 1,
             Self::Config(_) => 2,
-            Self::Store(_) => 3,
+            Self::Store(_) | Self::Unavailable(_) => 3,
         }
     }
 }
@@ -117,13 +123,18 @@ pub async fn main(config: Config, args: AdminArgs) -> ExitCode {
                 )));
             }
         }
-        let state = crate::open_state_beside_server(config, Arc::new(SystemClock)).await?;
+        let state = crate::open_state_beside_server(config, Arc::new(SystemClock))
+            .await
+            .map_err(AdminError::Unavailable)?;
         run(&state, &args, &mut stdout.lock()).await
     }
     .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let AdminError::Unavailable(e) = &e {
+                tracing::debug!("the command failed: {e:#}");
+            }
             #[allow(
                 clippy::print_stderr,
                 reason = "the one sentence a failed command prints"
@@ -221,7 +232,9 @@ pub async fn s3_setup(config: &Config, json: bool, out: &mut dyn Write) -> Resul
     });
     let wanted = setup::wanted_rules(&s3.prefix, config.max_expiry, longest_upload)
         .map_err(AdminError::Config)?;
-    let report = setup::setup(s3, &wanted).await?;
+    let report = setup::setup(s3, &wanted)
+        .await
+        .map_err(AdminError::Unavailable)?;
     let text = if json {
         format!("{}\n", report.json())
     } else {

@@ -1,8 +1,9 @@
 //! The sealdrop server: Send v3 compatible, end-to-end-encrypted, expiring file sharing.
 //!
-//! The binary (`main.rs`) parses the configuration, binds the listener and calls [`run`];
-//! tests bind `127.0.0.1:0` and run the same server in-process, or call [`app`] to test
-//! routes without a socket.
+//! The binary (`main.rs`) parses the configuration, binds the listeners, opens the stores
+//! ([`open_state`]) and calls [`run_with_state`], which logs that the server is ready;
+//! tests bind `127.0.0.1:0` and run the same server in-process ([`run`], [`serve`]), or
+//! call [`app`] to test routes without a socket.
 //!
 //! # Layout
 //!
@@ -20,6 +21,8 @@
 //! - [`upload_auth`]: who may upload (`--upload-auth`): users, tokens, daily quotas.
 //! - [`metrics`]: the server's own metrics for Prometheus (`--metrics-listen`).
 //! - [`clock`]: wall-clock time, injectable for tests.
+//! - [`startup`]: start-up failures: one sentence naming the option to check, and the
+//!   process's exit codes.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -36,6 +39,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod meta;
 pub mod metrics;
+pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod upload_auth;
@@ -44,7 +48,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -59,8 +62,10 @@ pub fn app(state: AppState) -> axum::Router {
 }
 
 /// Opens the configured stores: by default the embedded ones under `config.data_dir`
-/// (blobs in `blobs/`, metadata in `meta.sqlite`), else S3 and/or Redis. Fails with one
-/// sentence when a store is unreachable or unusable.
+/// (blobs in `blobs/`, metadata in `meta.sqlite`), else S3 and/or Redis, and checks that
+/// they answer. Fails when a store is unreachable or unusable: the error's outermost
+/// context (its `Display`) is one sentence naming the option to check, the details are
+/// the rest of its chain (`{:#}`); see [`startup`].
 pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     open_stores(config, clock, true).await
 }
@@ -81,26 +86,27 @@ async fn open_stores(
     owns_blob_dir: bool,
 ) -> anyhow::Result<AppState> {
     let blobs: Arc<dyn storage::BlobStore> = match &config.storage {
-        StorageConfig::Fs if !owns_blob_dir => {
-            let blob_dir = config.data_dir.join("blobs");
-            Arc::new(
-                storage::fs::FsStore::open(&blob_dir)
-                    .await
-                    .with_context(|| format!("cannot use {} for blobs", blob_dir.display()))?,
-            )
-        }
         StorageConfig::Fs => {
             let blob_dir = config.data_dir.join("blobs");
-            let blobs = storage::fs::FsStore::open(&blob_dir)
-                .await
-                .with_context(|| format!("cannot use {} for blobs", blob_dir.display()))?;
-            // This process owns the directory: anything pending is a leftover of a crash.
-            let discarded = storage::BlobStore::discard_pending(&blobs, SystemTime::now()).await?;
-            if discarded > 0 {
-                tracing::info!(
-                    discarded,
-                    "removed unfinished uploads left by an earlier run"
-                );
+            let use_dir = || format!("store blobs in {}", blob_dir.display());
+            let blobs = startup::check_option(
+                storage::fs::FsStore::open(&blob_dir).await,
+                use_dir,
+                "--data-dir",
+            )?;
+            // A process that owns the directory: anything pending is a leftover of a crash.
+            if owns_blob_dir {
+                let discarded = startup::check_option(
+                    storage::BlobStore::discard_pending(&blobs, SystemTime::now()).await,
+                    use_dir,
+                    "--data-dir",
+                )?;
+                if discarded > 0 {
+                    tracing::info!(
+                        discarded,
+                        "removed unfinished uploads left by an earlier run"
+                    );
+                }
             }
             Arc::new(blobs)
         }
@@ -109,25 +115,28 @@ async fn open_stores(
     let meta: Arc<dyn meta::MetaStore> = match &config.meta {
         MetaConfig::Sqlite => {
             let meta_path = config.data_dir.join("meta.sqlite");
-            Arc::new(
-                meta::sqlite::SqliteStore::open(&meta_path).with_context(|| {
-                    format!("cannot open the metadata database {}", meta_path.display())
-                })?,
-            )
+            Arc::new(startup::check_option(
+                meta::sqlite::SqliteStore::open(&meta_path),
+                || format!("open the metadata database {}", meta_path.display()),
+                "--data-dir",
+            )?)
         }
         MetaConfig::Redis(url) => Arc::new(meta::redis::RedisStore::connect(url).await?),
     };
-    let upload_auth = Arc::new(
-        upload_auth::UploadAuth::load(&config)
-            .context("cannot load the upload credentials of --upload-auth")?,
-    );
+    let option = match config.upload_auth {
+        config::UploadAuthMode::Basic => "--upload-users-file",
+        config::UploadAuthMode::Token | config::UploadAuthMode::None => "--upload-tokens-file",
+    };
+    let upload_auth = Arc::new(startup::check_option(
+        upload_auth::UploadAuth::load(&config),
+        || "load the upload credentials".to_owned(),
+        option,
+    )?);
     Ok(AppState::new(config, meta, blobs, clock, upload_auth))
 }
 
-/// Runs the server on `listener` until `shutdown` resolves, then stops accepting, lets
-/// running transfers finish for `config.shutdown_grace`, and cuts the rest (their pending
-/// uploads are discarded). With a `metrics_listener`, the metrics are answered there
-/// (see [`metrics`]) until the server has stopped.
+/// Opens the stores ([`open_state`]), then runs the server on `listener` until `shutdown`
+/// resolves ([`run_with_state`]).
 pub async fn run(
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
@@ -135,6 +144,33 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
+    run_with_state(listener, metrics_listener, state, shutdown).await
+}
+
+/// Logs `sealdrop-server VERSION ready` (the stores of `state` answered already), then runs
+/// the server on `listener` until `shutdown` resolves: stops accepting, lets running
+/// transfers finish for `config.shutdown_grace`, and cuts the rest (their pending uploads
+/// are discarded). With a `metrics_listener`, the metrics are answered there (see
+/// [`metrics`]) until the server has stopped. SIGHUP reloads the upload credentials.
+pub async fn run_with_state(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = &state.config;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        base_url = %config.base_url,
+        tls = config.tls.is_some(),
+        data_dir = %config.data_dir.display(),
+        "sealdrop-server {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Some(metrics) = &metrics_listener {
+        let addr = metrics.local_addr()?;
+        tracing::info!(metrics_listen = %addr, "serving metrics at http://{addr}/metrics");
+    }
     let reloader = tokio::spawn(reload_on_hangup(Arc::clone(&state.upload_auth)));
     let result = serve_with_metrics(listener, metrics_listener, state, shutdown).await;
     reloader.abort();

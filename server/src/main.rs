@@ -1,12 +1,17 @@
-//! `sealdrop-server`: parse the configuration, set up logs, bind, run; or run an `admin`
-//! command on the configured stores, or a `healthcheck` of the running server.
+//! `sealdrop-server`: parse the configuration, set up logs, bind, open the stores, run;
+//! or run an `admin` command on the configured stores, or a `healthcheck` of the running
+//! server. A failed start logs one sentence and exits with the code of
+//! [`sealdrop_server::startup`].
 
-use anyhow::Context;
+use std::process::ExitCode;
+use std::sync::Arc;
+
 use clap::Parser;
 use sealdrop_server::config::{Args, Command, Config, LogFormat};
+use sealdrop_server::startup::{EXIT_CONFIG, EXIT_FAILURE, EXIT_STORE};
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let mut args = Args::parse();
     let command = args.command.take();
     let config = match Config::load(args) {
@@ -16,11 +21,14 @@ async fn main() -> std::process::ExitCode {
             {
                 eprintln!("sealdrop-server: {e}");
             }
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     match command {
-        Some(Command::Admin(admin)) => return sealdrop_server::admin::main(config, admin).await,
+        Some(Command::Admin(admin)) => {
+            init_admin_logs();
+            return sealdrop_server::admin::main(config, admin).await;
+        }
         Some(Command::Healthcheck(check)) => {
             return sealdrop_server::healthcheck::main(config, check).await;
         }
@@ -28,39 +36,32 @@ async fn main() -> std::process::ExitCode {
     }
     init_logs(config.log_format);
     match start(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            std::process::ExitCode::FAILURE
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, e)) => {
+            // The sentence names the option to check; the SDK's or the OS's details only
+            // with RUST_LOG=debug.
+            tracing::debug!("the start failed: {e:#}");
+            tracing::error!("{e}");
+            ExitCode::from(code)
         }
     }
 }
 
-async fn start(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
+/// Binds, opens the stores, then runs until SIGTERM or Ctrl-C. An error comes with the
+/// process's exit code.
+async fn start(config: Config) -> Result<(), (u8, anyhow::Error)> {
+    let failed = |code| move |e| (code, e);
+    let listen = sealdrop_server::startup::listen;
+    let listener = listen(config.listen, "--listen")
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(
-        listen = %listener.local_addr()?,
-        base_url = %config.base_url,
-        tls = config.tls.is_some(),
-        data_dir = %config.data_dir.display(),
-        "sealdrop-server {} ready",
-        env!("CARGO_PKG_VERSION")
-    );
+        .map_err(failed(EXIT_FAILURE))?;
     let metrics = match config.metrics_listen {
         None => None,
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
+        Some(addr) => Some(
+            listen(addr, "--metrics-listen")
                 .await
-                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
-            tracing::info!(
-                metrics_listen = %listener.local_addr()?,
-                "serving metrics at http://{}/metrics",
-                listener.local_addr()?
-            );
-            Some(listener)
-        }
+                .map_err(failed(EXIT_FAILURE))?,
+        ),
     };
     if let Some(dir) = &config.web_dir {
         tracing::info!(
@@ -74,7 +75,27 @@ async fn start(config: Config) -> anyhow::Result<()> {
             config.base_url
         );
     }
-    sealdrop_server::run(listener, metrics, config, shutdown_signal()).await
+    let clock = Arc::new(sealdrop_server::clock::SystemClock);
+    let state = sealdrop_server::open_state(config, clock)
+        .await
+        .map_err(failed(EXIT_STORE))?;
+    sealdrop_server::run_with_state(listener, metrics, state, shutdown_signal())
+        .await
+        .map_err(failed(EXIT_FAILURE))
+}
+
+/// `admin` prints its results on standard output and one sentence on failure: logs go to
+/// standard error, and only when `RUST_LOG` asks for them (`RUST_LOG=debug` shows why a
+/// store could not be opened).
+fn init_admin_logs() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .init();
+    }
 }
 
 fn init_logs(format: LogFormat) {

@@ -412,6 +412,38 @@ impl Scripts {
     }
 }
 
+/// The one sentence for a Redis at `host` (host and port) that cannot be used at start-up,
+/// naming the option to check, with the client's error `e` in the chain.
+fn unusable(host: &str, e: &redis::RedisError) -> anyhow::Error {
+    let sentence = if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        format!(
+            "Redis at {host} refused the password: check --meta (redis://:PASSWORD@HOST) or \
+             --redis-password-file"
+        )
+    } else if e.code() == Some("NOAUTH") {
+        format!(
+            "Redis at {host} needs a password: set it in --meta (redis://:PASSWORD@HOST) or \
+             --redis-password-file"
+        )
+    } else if e.is_connection_refusal() {
+        format!("cannot reach Redis at {host} (connection refused): check --meta")
+    } else if e.is_timeout() {
+        format!("cannot reach Redis at {host} (no answer): check --meta")
+    } else if e.is_io_error() {
+        // Name resolution, TLS, a reset connection…: the client shows the I/O error.
+        format!(
+            "cannot reach Redis at {host} ({}): check --meta",
+            crate::startup::short_cause(&e.to_string())
+        )
+    } else {
+        format!(
+            "Redis at {host} refused to serve ({}): check --meta",
+            e.code().unwrap_or_else(|| e.category())
+        )
+    };
+    anyhow!("{e}").context(sentence)
+}
+
 /// The Redis [`MetaStore`]. Cloning shares the connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -431,16 +463,26 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to the Redis server at `url` (`redis://[[user]:password@]host[:port][/db]`)
-    /// and checks it answers. Errors never include the URL.
+    /// and checks it answers PING.
+    ///
+    /// Fails with one sentence naming the server by host and port and the option to check
+    /// (`--meta`, or `--redis-password-file` for a password), the Redis client's own
+    /// error in the chain (`{:#}`). Errors never include the URL.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         // The parser's messages never quote the URL (see `errors_never_show_the_url`).
         let client = redis::Client::open(url).map_err(|e| {
-            anyhow!(
-                "the Redis URL is invalid ({e}); expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"
+            anyhow!("{e}").context(
+                "the Redis URL is invalid: check --meta (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])",
             )
         })?;
         let info = client.get_connection_info();
-        let addr: Arc<str> = format!("{} db {}", info.addr(), info.redis_settings().db()).into();
+        let host = info.addr().to_string();
+        let addr: Arc<str> = format!("{host} db {}", info.redis_settings().db()).into();
+        let no_answer = || {
+            anyhow!("no answer within {OPERATION_TIMEOUT:?}").context(format!(
+                "cannot reach Redis at {host} (no answer): check --meta"
+            ))
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -454,18 +496,28 @@ impl RedisStore {
         .await
         {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => bail!("connecting to Redis at {addr}: {e}"),
-            Err(_) => {
-                bail!("connecting to Redis at {addr}: no connection within {OPERATION_TIMEOUT:?}")
-            }
+            Ok(Err(e)) => return Err(unusable(&host, &e)),
+            Err(_) => return Err(no_answer()),
         };
-        let store = Self {
+        // A server that wants a password it was not given says so only now.
+        let (ping, mut pinging) = (redis::cmd("PING"), conn.clone());
+        match tokio::time::timeout(OPERATION_TIMEOUT, ping.query_async::<String>(&mut pinging))
+            .await
+        {
+            Ok(Ok(answer)) if answer == "PONG" => {}
+            Ok(Ok(answer)) => {
+                return Err(anyhow!("PING answered {answer:?}").context(format!(
+                    "the server at {host} does not answer like Redis: check --meta"
+                )));
+            }
+            Ok(Err(e)) => return Err(unusable(&host, &e)),
+            Err(_) => return Err(no_answer()),
+        }
+        Ok(Self {
             conn,
             scripts: Arc::new(Scripts::new()),
             addr,
-        };
-        store.ping().await?;
-        Ok(store)
+        })
     }
 
     /// Runs `op` (a command or script on a clone of the connection) within
@@ -898,10 +950,13 @@ impl MetaStore for RedisStore {
         self.query("tombstones", &cmd).await
     }
 
-    async fn clear_tombstone(&self, blob_key: &str) -> MetaResult<()> {
+    async fn clear_tombstones(&self, blob_keys: &[String]) -> MetaResult<()> {
+        if blob_keys.is_empty() {
+            return Ok(());
+        }
         let mut cmd = redis::cmd("ZREM");
-        cmd.arg(tombstones_key()).arg(blob_key);
-        let _removed: i64 = self.query("clear_tombstone", &cmd).await?;
+        cmd.arg(tombstones_key()).arg(blob_keys);
+        let _removed: i64 = self.query("clear_tombstones", &cmd).await?;
         Ok(())
     }
 
@@ -1267,6 +1322,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert_eq!(
+            err.to_string(),
+            format!("cannot reach Redis at 127.0.0.1:{port} (connection refused): check --meta")
+        );
 
         for bad in [
             "redis://:s3cret@[::1",
@@ -1277,6 +1336,7 @@ mod tests {
             let text = format!("{err:#} {err:?}");
             assert!(!text.contains("s3cret"), "{text}");
             assert!(text.contains("URL is invalid"), "{text}");
+            assert!(err.to_string().contains("check --meta"), "{err:#}");
         }
 
         // Wrong password: refused, without the password in the error or the Debug output.
@@ -1292,6 +1352,22 @@ mod tests {
         let wrong = redis.url.replace("redis://", "redis://:s3cret@");
         let err = RedisStore::connect(&wrong).await.unwrap_err();
         assert!(!format!("{err:#} {err:?}").contains("s3cret"), "{err:#}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "Redis at 127.0.0.1:{} refused the password: check --meta \
+                 (redis://:PASSWORD@HOST) or --redis-password-file",
+                redis.port
+            )
+        );
+        let err = RedisStore::connect(&redis.url).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "Redis at 127.0.0.1:{} needs a password: ",
+                redis.port
+            )),
+            "{err:#}"
+        );
         let right = redis.url.replace("redis://", "redis://:right@");
         let store = RedisStore::connect(&right).await.unwrap();
         assert!(!format!("{store:?}").contains("right"), "{store:?}");

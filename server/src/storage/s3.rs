@@ -687,7 +687,7 @@ enum Activity {
 pub async fn sdk_client(config: &S3Config) -> anyhow::Result<(Client, String)> {
     validate_config(config)?;
     let configured = RegionProviderChain::first_try(config.region.clone().map(Region::new));
-    let region = if config.endpoint.is_some() && false {
+    let region = if config.endpoint.is_some() {
         configured
             .or_else(EnvironmentVariableRegionProvider::new())
             .or_else(ProfileFileRegionProvider::new())

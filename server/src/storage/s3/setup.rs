@@ -303,18 +303,15 @@ pub async fn setup(config: &S3Config, wanted: &[Rule]) -> anyhow::Result<SetupRe
     let (client, endpoint) = sdk_client(config).await?;
     let bucket = config.bucket.as_str();
     let fail = |step: &str, cause: Cause| {
-        let cause = match cause {
-            Cause::Unreachable => "the endpoint is unreachable".to_owned(),
-            Cause::NoSuchBucket => "no such bucket".to_owned(),
-            Cause::AccessDenied => {
-                format!("access denied while {step} (check the credentials and their permissions)")
-            }
-            Cause::WrongRegion => {
-                "the bucket is in another region (set SEALDROP_S3_REGION)".to_owned()
-            }
-            Cause::Other(what) => format!("unexpected answer while {step} ({what})"),
+        // No such bucket here: it vanished under us; pointing at s3-setup would be circular.
+        let hint = match cause {
+            Cause::NoSuchBucket => "check --storage",
+            _ => cause.hint(config),
         };
-        anyhow::anyhow!("cannot set up S3 bucket {bucket:?} at {endpoint}: {cause}")
+        anyhow::anyhow!(
+            "cannot set up S3 bucket {bucket:?} at {endpoint}: {}: {hint}",
+            cause.describe(step)
+        )
     };
     let created_bucket = match client.head_bucket().bucket(bucket).send().await {
         Ok(_) => false,
