@@ -109,7 +109,7 @@ fn the_image_builds_with_the_workspace_rust_version() {
             .any(|l| l == format!("ARG RUST_VERSION={msrv}")),
         "infra/Dockerfile should build with the workspace's rust-version {msrv}"
     );
-    assert!(dockerfile.contains("cargo build --release --locked"));
+    assert!(dockerfile.contains("cargo build --profile dist --locked"));
 }
 
 /// `KEY=VALUE` lines of an env file.
