@@ -10,6 +10,7 @@ use futures_util::SinkExt;
 use sealdrop_protocol::{Metadata, Secret, auth};
 use sealdrop_server::Config;
 use sealdrop_server::clock::SystemClock;
+use sealdrop_testkit::wait::{self, Patience};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -126,13 +127,10 @@ fn upload_head(secret: &Secret, len: usize, extra: &str) -> String {
 
 /// Waits until no blob file (committed or pending) and no metadata row is left.
 async fn nothing_stored(server: &TestServer) {
-    for _ in 0..200 {
-        if server.blob_files().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    wait::for_progress_async("blob files to discard", Patience::GENEROUS, async || {
+        server.blob_files()
+    })
+    .await;
     assert_eq!(
         server.state.meta.next_expiry().await.unwrap(),
         None,
@@ -162,18 +160,15 @@ async fn slowloris_headers_are_cut_off_while_other_requests_are_answered() {
         }
         panic!("the slow client sent all its headers without being cut off");
     });
-    // Meanwhile a normal request on another connection is answered at once.
+    // Meanwhile a normal request on another connection is answered (in milliseconds; the
+    // bound only catches a hang, not a loaded machine).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let asked = Instant::now();
     let r = reqwest::get(format!("{}/__version__", server.base))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(
-        asked.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() < wait::EVENTUALLY, "{:?}", asked.elapsed());
     let (sent, after) = slowloris.await.unwrap();
     // The header timeout is 2 s; anything well below the 80 s the headers would take.
     assert!(sent < 20, "cut off only after {sent} bytes ({after:?})");
@@ -337,20 +332,18 @@ fn ws_error(text: &str) -> (u16, String) {
 
 /// Waits until no pending upload is left (committed blobs of earlier uploads stay).
 async fn nothing_pending(server: &TestServer) {
-    let pending = || -> Vec<String> {
-        server
-            .blob_files()
-            .into_iter()
-            .filter(|f| f.starts_with(".pending-"))
-            .collect()
-    };
-    for _ in 0..200 {
-        if pending().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("pending uploads left: {:?}", pending());
+    wait::for_progress_async(
+        "pending uploads to discard",
+        Patience::GENEROUS,
+        async || {
+            server
+                .blob_files()
+                .into_iter()
+                .filter(|f| f.starts_with(".pending-"))
+                .collect::<Vec<_>>()
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,18 +458,11 @@ async fn connection_caps_refuse_extra_connections_while_the_others_keep_working(
     }
     // A closed connection gives its place back.
     drop(held.remove(0));
-    let started = Instant::now();
-    loop {
+    wait::until_async("the place comes back", wait::EVENTUALLY, async || {
         let mut conn = connect_from(&server, c).await;
-        if heartbeat(&mut conn).await == Some(200) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the place never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        heartbeat(&mut conn).await == Some(200)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,18 +474,11 @@ async fn websocket_uploads_count_against_the_caps_until_they_end() {
     let mut extra = TcpStream::connect(addr(&server)).await.unwrap();
     assert_eq!(heartbeat(&mut extra).await, Some(503));
     drop(ws);
-    let started = Instant::now();
-    loop {
+    wait::until_async("the place comes back", wait::EVENTUALLY, async || {
         let mut conn = TcpStream::connect(addr(&server)).await.unwrap();
-        if heartbeat(&mut conn).await == Some(200) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the place never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        heartbeat(&mut conn).await == Some(200)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,12 +617,10 @@ async fn shutdown_cuts_a_stalled_upload_after_the_grace_period() {
         .await
         .unwrap();
     stream.write_all(&cipher[..50_000]).await.unwrap();
-    for _ in 0..100 {
-        if !server.blob_files().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until_async("the upload is under way", wait::EVENTUALLY, async || {
+        !server.blob_files().is_empty()
+    })
+    .await;
     let started = Instant::now();
     let stopped = server.begin_stop();
     tokio::time::timeout(Duration::from_secs(20), stopped)
@@ -658,11 +635,10 @@ async fn shutdown_cuts_a_stalled_upload_after_the_grace_period() {
     );
     assert!(closed_within(&mut stream, Duration::from_secs(10)).await);
     // The pending upload is discarded.
-    for _ in 0..200 {
-        if server.blob_files().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    wait::for_progress_async(
+        "the pending upload to discard",
+        Patience::GENEROUS,
+        async || server.blob_files(),
+    )
+    .await;
 }

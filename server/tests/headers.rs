@@ -234,6 +234,7 @@ struct Process {
     child: std::process::Child,
     base: String,
     log: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -259,19 +260,20 @@ impl Process {
             .unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let log = log.clone();
             let tx = tx.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in std::io::BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
                     let _ = tx.send(line.clone());
                     log.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let port = loop {
@@ -292,6 +294,7 @@ impl Process {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            readers,
             _dir: dir,
         }
     }
@@ -301,7 +304,11 @@ impl Process {
     fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(200));
+        // Every line it wrote, however long the readers take to get there: they end at the
+        // end of the pipes, which the exit closed.
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
         let lines = self.log.lock().unwrap().clone();
         lines
             .into_iter()

@@ -8,6 +8,7 @@ use futures_util::SinkExt;
 use sealdrop_protocol::Secret;
 use sealdrop_protocol::link::ShareLink;
 use sealdrop_server::clock::{Clock, ManualClock};
+use sealdrop_testkit::wait::{self, Patience};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -87,15 +88,11 @@ async fn an_aborted_download_does_not_count() {
     assert!(!first.is_empty());
     drop(resp);
     // The slot comes back once the server notices the client left.
-    let mut ok = None;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if let Ok(r) = download(&up.link).await {
-            ok = Some(r);
-            break;
-        }
-    }
-    assert!(ok.expect("the slot was never released").1 == plain);
+    let (_, got) = wait::until_async("the slot is released", wait::EVENTUALLY, async || {
+        download(&up.link).await
+    })
+    .await;
+    assert!(got == plain);
     assert_eq!(
         fetch_nonce(&up.link).await.unwrap_err(),
         404,
@@ -169,23 +166,15 @@ async fn the_last_download_deletes_row_and_blob() {
     assert_eq!(info(&up).await["dtotal"], 1);
     assert_eq!(download(&up.link).await.unwrap().1, b"twice");
     assert_eq!(fetch_nonce(&up.link).await.unwrap_err(), 404);
-    for _ in 0..100 {
-        if server.blob_files().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("blob left behind: {:?}", server.blob_files());
+    wait_empty(&server).await;
 }
 
+/// Waits until the blob directory is empty (files on their way out keep going).
 async fn wait_empty(server: &TestServer) {
-    for _ in 0..200 {
-        if server.blob_files().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("files left behind: {:?}", server.blob_files());
+    wait::for_progress_async("blob files to remove", Patience::GENEROUS, async || {
+        server.blob_files()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,12 +198,10 @@ async fn a_cancelled_websocket_upload_leaves_nothing() {
         ws.send(Message::binary(frame.to_vec())).await.unwrap();
     }
     // Wait until the pending file exists, then drop the connection without a close frame.
-    for _ in 0..100 {
-        if !server.blob_files().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait::until_async("the pending file exists", wait::EVENTUALLY, async || {
+        !server.blob_files().is_empty()
+    })
+    .await;
     drop(ws);
     wait_empty(&server).await;
     let link = ShareLink::from_download_url(answer["url"].as_str().unwrap(), secret).unwrap();
@@ -308,14 +295,19 @@ async fn shutdown_lets_a_running_upload_finish_and_refuses_new_connections() {
         .await
         .unwrap();
 
+    // No new connections during shutdown (once it has begun: the server stops listening
+    // on its own task), while the running upload goes on (the grace period is 30 s).
     let stopped = server.begin_stop();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        reqwest::get(format!("{}/__lbheartbeat__", server.base))
-            .await
-            .is_err(),
-        "no new connections during shutdown"
-    );
+    wait::until_async(
+        "new connections are refused during shutdown",
+        Duration::from_secs(20),
+        async || {
+            reqwest::get(format!("{}/__lbheartbeat__", server.base))
+                .await
+                .is_err()
+        },
+    )
+    .await;
     ws.send(Message::binary(cipher[100_000..].to_vec()))
         .await
         .unwrap();

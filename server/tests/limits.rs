@@ -13,6 +13,7 @@ use sealdrop_protocol::keys::{AuthKey, password_auth_key};
 use sealdrop_protocol::link::ShareLink;
 use sealdrop_server::clock::SystemClock;
 use sealdrop_server::config::{Config, Rate};
+use sealdrop_testkit::wait::{self, Patience};
 use serde_json::json;
 use tokio_tungstenite::tungstenite;
 
@@ -457,12 +458,19 @@ async fn the_upload_quota_counts_bytes_per_client() {
     // Small files still fit.
     let resp = http_upload_as(&server.base, &content(50_000, 3), Some("198.51.100.1")).await;
     assert_eq!(resp.status(), 200);
-    for _ in 0..100 {
-        if server.blob_files().len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The three accepted files, once the refused uploads' pending files are gone.
+    wait::for_progress_async(
+        "refused uploads to discard",
+        Patience::GENEROUS,
+        async || {
+            server
+                .blob_files()
+                .into_iter()
+                .filter(|f| f.starts_with(".pending-"))
+                .collect::<Vec<_>>()
+        },
+    )
+    .await;
     assert_eq!(server.blob_files().len(), 3, "{:?}", server.blob_files());
 }
 

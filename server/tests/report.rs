@@ -12,6 +12,7 @@ use sealdrop_protocol::{Secret, auth::b64u};
 use sealdrop_server::admin::{self, AdminArgs, AdminCommand};
 use sealdrop_server::clock::{Clock, ManualClock, SystemClock};
 use sealdrop_server::config::{AbuseContact, Seconds};
+use sealdrop_testkit::wait::{self, Patience};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -302,16 +303,14 @@ async fn a_reported_file_outlives_its_expiry_and_restore_brings_it_back() {
         404,
         "that was the last download"
     );
-    for _ in 0..200 {
+    // Then the blob is deleted (the download hands it over for deletion, sweeps too).
+    wait::for_progress_async("the blob to delete", Patience::GENEROUS, async || {
         sealdrop_server::expiry::sweep_once(&server.state)
             .await
             .unwrap();
-        if server.blob_files().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(server.blob_files().is_empty(), "then the blob is deleted");
+        server.blob_files()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

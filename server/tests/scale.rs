@@ -16,6 +16,7 @@ use sealdrop_server::meta::redis::RedisStore;
 use sealdrop_server::storage::BlobStore;
 use sealdrop_server::storage::s3::S3Store;
 use sealdrop_server::{AppState, Config};
+use sealdrop_testkit::wait;
 use sealdrop_testkit::{Garage, Moto, Redis, S3Endpoint};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -288,7 +289,13 @@ async fn a_redis_outage_gives_503_and_the_service_recovers() {
     assert_eq!(resp.status(), 503);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "unavailable");
-    assert!(started.elapsed() < Duration::from_secs(5), "fails fast");
+    // Fails rather than waits for Redis: the store's own bound is 3 s (checked in its unit
+    // tests); this one only catches a hang, not a loaded machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "fails fast, not after {:?}",
+        started.elapsed()
+    );
     let hb = reqwest::get(format!("{}/__heartbeat__", server.base))
         .await
         .unwrap();
@@ -301,15 +308,10 @@ async fn a_redis_outage_gives_503_and_the_service_recovers() {
     );
 
     let redis = Redis::start_on(redis.port);
-    let mut recovered = None;
-    for _ in 0..50 {
-        if let Ok(up) = upload_ws(&server.base, b"after", UploadOptions::default()).await {
-            recovered = Some(up);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let up = recovered.expect("the service did not recover");
+    let up = wait::until_async("the service recovers", wait::EVENTUALLY, async || {
+        upload_ws(&server.base, b"after", UploadOptions::default()).await
+    })
+    .await;
     assert_eq!(download(&up.link).await.unwrap().1, b"after");
     server.healthy().await;
     drop(redis);

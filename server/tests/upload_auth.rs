@@ -14,6 +14,7 @@ use sealdrop_protocol::auth::UploadCredentials;
 use sealdrop_protocol::{Secret, auth};
 use sealdrop_server::clock::{Clock, ManualClock, SystemClock};
 use sealdrop_server::config::UploadAuthMode;
+use sealdrop_testkit::wait::{self, Patience};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{
@@ -159,17 +160,14 @@ async fn anonymous_downloads_work(up: &crate::support::Uploaded, plain: &[u8]) {
 
 /// No pending (unfinished) blob is left, once the discarded ones are gone.
 async fn no_pending(server: &TestServer) {
-    for _ in 0..100 {
-        if server
+    wait::for_progress_async("pending blobs to discard", Patience::GENEROUS, async || {
+        server
             .blob_files()
-            .iter()
-            .all(|n| !n.starts_with(".pending-"))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("pending blobs left: {:?}", server.blob_files());
+            .into_iter()
+            .filter(|n| n.starts_with(".pending-"))
+            .collect::<Vec<_>>()
+    })
+    .await;
 }
 
 fn argon2_hash(password: &str) -> String {

@@ -201,9 +201,11 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Binds `addr`, retrying briefly: the port was just released (by us or by a test).
+/// Binds `addr`, retrying: the port was just released (by us or by a test). Retried for
+/// as long as [`crate::wait::EVENTUALLY`], not a few seconds: the old listener may take a
+/// while to go on a loaded machine.
 async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + crate::wait::EVENTUALLY;
     loop {
         match TcpListener::bind(addr).await {
             Ok(listener) => return Ok(listener),
@@ -422,6 +424,7 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wait;
     use std::io::{Read, Write};
     use std::net::TcpStream as StdStream;
 
@@ -512,19 +515,38 @@ mod tests {
         let mut rest = [0u8; 1];
         assert!(!matches!(open.read(&mut rest), Ok(1)), "reset");
 
+        // The proxy closes and reopens its port on its own thread: each change is awaited
+        // (a loaded machine may take a while to get there), then checked.
         proxy.refuse();
-        std::thread::sleep(Duration::from_millis(100));
-        let refused = StdStream::connect(proxy.addr()).unwrap_err();
+        let refused = wait::until("the port closes", wait::EVENTUALLY, || {
+            StdStream::connect(proxy.addr()).err()
+        });
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         proxy.heal();
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(round_trip(&proxy, b"back").unwrap(), b"back");
+        let back = wait::until("the port reopens", wait::EVENTUALLY, || {
+            round_trip(&proxy, b"back")
+        });
+        assert_eq!(back, b"back");
 
-        proxy.down_for(Duration::from_millis(800));
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(StdStream::connect(proxy.addr()).is_err(), "down");
-        std::thread::sleep(Duration::from_millis(1000));
-        assert_eq!(round_trip(&proxy, b"up").unwrap(), b"up", "back by itself");
+        // Down for a while (long enough to see it closed on a loaded machine), then back
+        // by itself: not before its time, and eventually.
+        let down = Duration::from_secs(5);
+        let downed = Instant::now();
+        proxy.down_for(down);
+        wait::until("the port closes", down, || {
+            StdStream::connect(proxy.addr()).is_err()
+        });
+        let up = wait::until(
+            "the port reopens by itself",
+            down + wait::EVENTUALLY,
+            || round_trip(&proxy, b"up"),
+        );
+        assert_eq!(up, b"up");
+        assert!(
+            downed.elapsed() >= down,
+            "back after {:?}",
+            downed.elapsed()
+        );
         assert!(proxy.resets() >= 2);
         assert!(proxy.connections() >= 6);
     }

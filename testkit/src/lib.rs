@@ -4,6 +4,9 @@
 //!
 //! `scripts/test` installs all of them. A missing component is a test failure with a
 //! sentence saying how to install it, never a silent skip.
+//!
+//! Also: a fault-injecting TCP proxy ([`faults`]), and waits that fail when the system
+//! under test stops making progress rather than when a loaded machine is slow ([`wait`]).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,6 +15,7 @@
 )]
 
 pub mod faults;
+pub mod wait;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -95,10 +99,12 @@ pub fn drain<R: std::io::Read + Send + 'static>(
     })
 }
 
-/// Waits until something accepts TCP connections on `addr`.
+/// Waits until something accepts TCP connections on `addr`, for up to
+/// [`wait::EVENTUALLY`] (moto, a Python program, takes seconds to start on a loaded
+/// machine).
 pub fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) {
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
+    while start.elapsed() < wait::EVENTUALLY {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return;
         }
@@ -107,7 +113,10 @@ pub fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("{what} did not listen on {addr} within 30 s");
+    panic!(
+        "{what} did not listen on {addr} within {:?}",
+        wait::EVENTUALLY
+    );
 }
 
 /// A child process killed (and reaped) on drop.
@@ -446,7 +455,8 @@ admin_token = "{admin_token}"
     }
 
     /// Runs `garage -c CONFIG ARGS…` against this node (retrying while the node is still
-    /// settling, for up to 10 s) and returns its standard output.
+    /// settling, for up to [`wait::EVENTUALLY`]: it settles in a second when the machine is
+    /// idle, far later when it is loaded) and returns its standard output.
     pub fn cli(&self, args: &[&str]) -> String {
         let start = Instant::now();
         loop {
@@ -462,7 +472,7 @@ admin_token = "{admin_token}"
                 return String::from_utf8_lossy(&out.stdout).into_owned();
             }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
+                start.elapsed() < wait::EVENTUALLY,
                 "garage {} failed: {}{}",
                 args.join(" "),
                 String::from_utf8_lossy(&out.stdout),

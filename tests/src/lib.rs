@@ -211,7 +211,7 @@ impl Server {
                 .stdout(log_too)
                 .stderr(log);
             let mut child = cmd.spawn().expect("start sealdrop-server");
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let deadline = Instant::now() + sealdrop_testkit::wait::EVENTUALLY;
             loop {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;

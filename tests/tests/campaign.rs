@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use sealdrop_e2e::{Sandbox, Server, content, id_of};
 use sealdrop_protocol::auth::b64u;
+use sealdrop_testkit::wait::{self, Patience};
 
 const TOKEN: &str = "campaign-token-Vx8qL2mN5rT1yK7w";
 /// Clients sending at once.
@@ -1315,16 +1316,20 @@ fn ten_thousand_malformed_requests_harm_nothing() {
         "only {answered} 4xx answers: {by_status:?}"
     );
 
-    // Nothing half-written, nothing new: every upload of the campaign was refused.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.blob_files() != before {
-        assert!(
-            Instant::now() < deadline,
-            "blobs changed: {before:?} → {:?}",
-            server.blob_files()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Nothing half-written, nothing new: every upload of the campaign was refused (the
+    // last ones' pending files may still be on their way out).
+    wait::for_progress(
+        "blob files the campaign added, to discard",
+        Patience::GENEROUS,
+        || {
+            server
+                .blob_files()
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect::<Vec<_>>()
+        },
+    );
+    assert_eq!(server.blob_files(), before, "blobs changed");
 
     // Every file still downloads intact.
     let secret_link = links.remove(1);

@@ -3,9 +3,8 @@
 //! the CLI's `--token`/`SEALDROP_TOKEN`/`--token-file` and `--basic-auth`, the sentence a
 //! missing token gets, SIGHUP reloading the tokens file, and no credential in the logs.
 
-use std::time::{Duration, Instant};
-
 use sealdrop_e2e::{Sandbox, Server, content, ffsend};
+use sealdrop_testkit::wait::{self, Patience};
 
 const TOKEN: &str = "e2e-token-Zk3vQ9mX1rT5yL8pW2cB";
 const NEW_TOKEN: &str = "e2e-new-token-Hq4nJ7sD0fG6kA3u";
@@ -49,15 +48,13 @@ fn ffsend_upload(
 
 /// No unfinished upload is left in the server's blob directory (once discarded).
 fn no_pending(server: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server
-        .blob_files()
-        .iter()
-        .any(|n| n.starts_with(".pending-"))
-    {
-        assert!(Instant::now() < deadline, "{:?}", server.blob_files());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait::for_progress("pending uploads to discard", Patience::GENEROUS, || {
+        server
+            .blob_files()
+            .into_iter()
+            .filter(|n| n.starts_with(".pending-"))
+            .collect::<Vec<_>>()
+    });
 }
 
 /// The server's log holds none of `secrets`.
@@ -219,15 +216,9 @@ fn sighup_reloads_the_tokens_file() {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.log().contains("upload credentials reloaded") {
-        assert!(
-            Instant::now() < deadline,
-            "no reload logged:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait::until("the reload is logged", wait::EVENTUALLY, || {
+        server.log().contains("upload credentials reloaded")
+    });
     sb.upload(&["--token", NEW_TOKEN, "f.bin"]);
     sb.sealdrop(&["upload", "--token", TOKEN, "f.bin"])
         .run()

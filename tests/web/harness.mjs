@@ -13,6 +13,8 @@
 //                     absolute URLs in web/**/*.html.
 // - screenshot(), setViewport(), setTheme(), waitForDownload()
 // - startRssSampler() peak resident memory of a process tree (the browser's) from /proc.
+// - waitForProgress() waits for work left to reach zero, failing when it stops going down
+//                     (not when a loaded machine is slow), like testkit's wait::for_progress.
 // - makeFile(), makeBytes(), sha256File(): deterministic incompressible content.
 //
 // The binaries come from $SEALDROP_BIN_DIR (scripts/test sets it to cargo's target/debug),
@@ -120,6 +122,36 @@ function cleanEnv(extra = {}) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `measure()` (sync or async: an array of what is left, or a count) until nothing is
+ * left. Throws, naming `what` and the last measure, when the count has not reached a new
+ * low for `stallMs`, or after `overallMs` in all: a wait that fails when the work stops,
+ * not when a loaded machine is slow. Returns how long it took, in ms.
+ */
+export async function waitForProgress(what, measure, { stallMs = 60_000, overallMs = 600_000, pollMs = 100 } = {}) {
+  const count = (left) => (typeof left === 'number' ? left : left.length);
+  const started = Date.now();
+  let last = await measure();
+  let lowest = count(last);
+  let moved = started;
+  while (count(last) > 0) {
+    const now = Date.now();
+    if (count(last) < lowest) {
+      lowest = count(last);
+      moved = now;
+    }
+    if (now - moved >= stallMs) {
+      throw new Error(`${what}: no progress for ${now - moved} ms; ${count(last)} left: ${JSON.stringify(last)}`);
+    }
+    if (now - started >= overallMs) {
+      throw new Error(`${what}: not done after ${now - started} ms; ${count(last)} left: ${JSON.stringify(last)}`);
+    }
+    await sleep(pollMs);
+    last = await measure();
+  }
+  return Date.now() - started;
+}
 
 /** A free loopback port (bound to 127.0.0.1:0, then released for the server to bind). */
 export function freePort() {

@@ -99,7 +99,7 @@ for (const spec of PAGES) {
     await settle(page);
 
     const h1 = page.locator('h1').first();
-    await h1.waitFor({ state: 'attached', timeout: 5_000 });
+    await h1.waitFor({ state: 'attached', timeout: 60_000 });
     assert.notEqual((await h1.textContent()).trim(), '', `the <h1> of ${spec.path} is empty`);
     const lang = await page.evaluate(() => document.documentElement.getAttribute('lang'));
     assert.match(lang ?? '', /^en\b/, `<html lang> of ${spec.path} in an en-US browser`);
@@ -130,7 +130,7 @@ test('a browser that prefers Spanish gets <html lang="es">', async (t) => {
   const lang = () => page.evaluate(() => document.documentElement.getAttribute('lang'));
   try {
     await page.waitForFunction(() => document.documentElement.getAttribute('lang') === 'es', null, {
-      timeout: 5_000,
+      timeout: 60_000,
     });
   } catch {
     assert.fail(`<html lang> is ${JSON.stringify(await lang())} with navigator.languages es-ES, not "es"`);

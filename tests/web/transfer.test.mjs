@@ -21,6 +21,7 @@ import {
   sha256File,
   startServer,
   waitForDownload,
+  waitForProgress,
 } from './harness.mjs';
 import { authKeyOf, b64uEncode, encryptMetadata, newSecret } from '../../web/js/crypto.js';
 import { encryptBlob } from '../../web/js/ece.js';
@@ -312,13 +313,9 @@ test('cancel mid-upload: no file remains on the server', async () => {
     await p.click('#cancel');
     await p.waitForSelector('#compose:not([hidden])');
     assert.match(await p.textContent('#send-error'), /cancel/i);
-    let left = [];
-    for (let i = 0; i < 100; i++) {
-      left = (await blobs()).filter((b) => !before.includes(b));
-      if (left.length === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.deepEqual(left, []);
+    await waitForProgress('the cancelled upload to discard', async () =>
+      (await blobs()).filter((b) => !before.includes(b)),
+    );
     await g.assertClean();
     await p.close();
   } finally {

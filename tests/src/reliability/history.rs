@@ -20,7 +20,9 @@
 //!    hold at most that many unknown rows.)
 //! 5. **Never lost.** An acknowledged upload that has downloads left, was not deleted and
 //!    is still well within its expiry downloads intact in the final check
-//!    ([`History::final_check`]).
+//!    ([`History::final_check`]). A check that only ended after the file's earliest
+//!    possible expiry proves nothing either way (the server must refuse a file that
+//!    expires mid-download, and a loaded machine may take that long): it is not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -237,11 +239,15 @@ impl History {
                     }
                 }
                 DownloadOutcome::Corrupt => {
-                    violations.push(format!("{id} downloaded with bytes that differ from the upload"));
+                    violations.push(format!(
+                        "{id} downloaded with bytes that differ from the upload"
+                    ));
                 }
-                _ if *last_check => violations.push(format!(
-                    "{id} was acknowledged and had downloads left, but the final check got {outcome:?}"
-                )),
+                _ if *last_check && event.end < file.upload_start + file.expiry => {
+                    violations.push(format!(
+                        "{id} was acknowledged and had downloads left, but the final check got {outcome:?}"
+                    ));
+                }
                 _ => {}
             }
         }

@@ -116,7 +116,8 @@ impl Node {
         node
     }
 
-    /// Starts the process and waits until it answers: the time that took.
+    /// Starts the process and waits until it answers (for up to
+    /// [`sealdrop_testkit::wait::EVENTUALLY`]): the time that took.
     fn spawn(&mut self) -> Duration {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -141,7 +142,7 @@ impl Node {
             .stderr(log);
         let started = Instant::now();
         let mut child = cmd.spawn().expect("start sealdrop-server");
-        while started.elapsed() < Duration::from_secs(20) {
+        while started.elapsed() < sealdrop_testkit::wait::EVENTUALLY {
             if let Ok(Some(_)) = child.try_wait() {
                 return started.elapsed();
             }
