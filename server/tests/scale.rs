@@ -257,7 +257,10 @@ async fn an_s3_outage_mid_upload_leaves_nothing() {
         server
             .state
             .blobs
-            .list_older_than(std::time::SystemTime::now() + Duration::from_secs(60), 10)
+            .list_past_deadline(
+                std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
+                10
+            )
             .await
             .unwrap()
             .is_empty()

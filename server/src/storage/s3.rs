@@ -1705,7 +1705,8 @@ mod tests {
             .collect()
     }
 
-    /// Waits (up to 5 s) until the bucket has no incomplete multipart upload.
+    /// Waits (up to a minute: the drop's task aborts) until the bucket has no incomplete
+    /// multipart upload.
     async fn wait_no_uploads(store: &S3Store, what: &str) {
         let start = Instant::now();
         loop {
@@ -1714,7 +1715,7 @@ mod tests {
                 return;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(5),
+                start.elapsed() < Duration::from_secs(60),
                 "{what}: uploads left: {left:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -2304,8 +2305,9 @@ mod tests {
             .credentials_provider(Credentials::new("a", "b", None, None, "test"));
         let client = configured_client(&config, builder);
         let store = S3Store::unchecked(&config, client, endpoint_label(&config, "us-east-1"));
-        // The documented bound, plus scheduling slack.
-        let bound = timeout * MAX_ATTEMPTS + Duration::from_secs(3) + Duration::from_secs(2);
+        // The documented bound, plus slack for a loaded machine's scheduling (still far
+        // below what a missing timeout would take: forever).
+        let bound = timeout * MAX_ATTEMPTS + Duration::from_secs(3) + Duration::from_secs(10);
 
         // A body that stops: the bytes sent, then TimedOut after one timeout.
         let reader = store.open("1-0123456789abcdef").await.unwrap().unwrap();
@@ -2317,7 +2319,8 @@ mod tests {
         let waited = started.elapsed();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
         assert!(
-            waited >= timeout - Duration::from_millis(50) && waited < timeout * 3,
+            waited >= timeout - Duration::from_millis(50)
+                && waited < timeout + Duration::from_secs(10),
             "{waited:?}"
         );
         assert!(
