@@ -15,7 +15,7 @@
 //! A pending upload is abandoned when the blob store says so for the cut-off
 //! `now - grace` (see [`crate::storage::BlobStore::discard_pending`]: uploads in
 //! progress in this process are never discarded). A blob no row refers to is deleted
-//! when its own deadline has passed (the days its key encodes plus one, from its last
+//! when its own deadline has passed (the days its key encodes plus two, from its last
 //! modification: [`crate::storage::own_key_deadline`]), it is older than the grace, an
 //! earlier round, at least the grace or a minute before (whichever is shorter), already
 //! found it without a row, and the store says it carries sealdrop's mark
@@ -64,8 +64,8 @@ impl OrphanSightings {
         self.lock().retain(|key, _| keep.contains(key));
     }
 }
-/// Rows or blobs handled per batch.
-const BATCH: usize = 500;
+/// Rows or blobs handled per batch (as many as one S3 DeleteObjects request takes).
+const BATCH: usize = 1000;
 
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +140,21 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
             waiting.push(blob.key);
             continue;
         }
-        // Named like ours is not enough: it must carry sealdrop's mark.
-        if state.blobs.is_own(&blob.key).await? {
-            state.blobs.delete(&blob.key).await?;
-            report.orphans_deleted += 1;
-        } else {
-            report.foreign_kept += 1;
+        // Named like ours is not enough: it must carry sealdrop's mark. One object the
+        // store will not describe must not stop the sweep of the others.
+        match state.blobs.is_own(&blob.key).await {
+            Ok(true) => {
+                state.blobs.delete(&blob.key).await?;
+                report.orphans_deleted += 1;
+            }
+            Ok(false) => report.foreign_kept += 1,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot tell whether a blob is sealdrop's: left alone"
+                );
+                report.foreign_kept += 1;
+            }
         }
     }
     state.orphans.keep_only(&waiting);
@@ -196,37 +205,36 @@ mod tests {
     use crate::clock::SystemClock;
     use crate::config::Config;
 
-    /// Sets the modification time of `path` two hours back.
-    fn age(path: &std::path::Path) {
+    /// Sets the modification time of `path` `by` back.
+    fn age(path: &std::path::Path, by: Duration) {
         std::fs::File::options()
             .write(true)
             .open(path)
             .unwrap()
-            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .set_modified(SystemTime::now() - by)
             .unwrap();
     }
 
-    /// Sets the modification time of `path` `days` days back.
-    fn age_days(path: &std::path::Path, days: u64) {
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(SystemTime::now() - Duration::from_secs(days * 86_400))
-            .unwrap();
-    }
+    const DAY: Duration = Duration::from_secs(86_400);
 
-    /// A blob without a row is kept until its own deadline (its key's days plus one),
-    /// however many rounds find it: a wrong or emptied metadata store deletes nothing
-    /// live. Past it, it goes.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_orphan_stays_until_its_own_deadline() {
+    /// A server's state on the embedded stores in a new directory, with an orphan grace
+    /// of 1 s.
+    async fn with_a_grace_of_1s() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::with_data_dir(dir.path());
         config.orphan_grace = Duration::from_secs(1);
         let state = crate::open_state(config, Arc::new(SystemClock))
             .await
             .unwrap();
+        (dir, state)
+    }
+
+    /// A blob without a row is kept until its own deadline (its key's days plus two),
+    /// however many rounds find it: a wrong or emptied metadata store deletes nothing
+    /// live. Past it, it goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_orphan_stays_until_its_own_deadline() {
+        let (dir, state) = with_a_grace_of_1s().await;
         let blobs = dir.path().join("blobs");
         let (week, day) = ("7-00000000000000cc", "1-00000000000000dd");
         for key in [week, day] {
@@ -234,16 +242,16 @@ mod tests {
             writer.write(Bytes::from_static(b"no row")).await.unwrap();
             writer.commit().await.unwrap();
         }
-        // Both a day and a half old: the 7-day blob may be live, the 1-day one may not.
-        age_days(&blobs.join(week), 3);
-        age_days(&blobs.join(day), 3);
+        // Both four days old: the 7-day blob may be live, the 1-day one may not.
+        age(&blobs.join(week), 4 * DAY);
+        age(&blobs.join(day), 4 * DAY);
         for _ in 0..3 {
             sweep_once(&state).await.unwrap();
             tokio::time::sleep(Duration::from_millis(1100)).await;
         }
         assert!(blobs.join(week).exists(), "deleted before its deadline");
         assert!(!blobs.join(day).exists(), "kept after its deadline");
-        age_days(&blobs.join(week), 9);
+        age(&blobs.join(week), 10 * DAY);
         for _ in 0..2 {
             sweep_once(&state).await.unwrap();
             tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -256,18 +264,13 @@ mod tests {
     /// stays however old it looks, and its writer commits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_orphan_goes_when_found_again_and_an_open_upload_never() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_data_dir(dir.path());
-        config.orphan_grace = Duration::from_secs(1);
-        let state = crate::open_state(config, Arc::new(SystemClock))
-            .await
-            .unwrap();
+        let (dir, state) = with_a_grace_of_1s().await;
         let blobs = dir.path().join("blobs");
         let orphan = "1-00000000000000aa";
         let mut writer = state.blobs.begin(orphan).await.unwrap();
         writer.write(Bytes::from_static(b"no row")).await.unwrap();
         writer.commit().await.unwrap();
-        age_days(&blobs.join(orphan), 3);
+        age(&blobs.join(orphan), 4 * DAY);
         let mut open = state.blobs.begin("1-00000000000000bb").await.unwrap();
         open.write(Bytes::from(vec![7u8; 300_000])).await.unwrap();
         let pending: Vec<_> = std::fs::read_dir(&blobs)
@@ -276,7 +279,7 @@ mod tests {
             .filter(|p| p.to_string_lossy().contains(".pending-"))
             .collect();
         assert_eq!(pending.len(), 1);
-        age(&pending[0]);
+        age(&pending[0], Duration::from_secs(2 * 3600));
 
         let first = sweep_once(&state).await.unwrap();
         assert_eq!((first.orphans_deleted, first.pending_discarded), (0, 0));

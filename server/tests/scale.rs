@@ -258,7 +258,7 @@ async fn an_s3_outage_mid_upload_leaves_nothing() {
             .state
             .blobs
             .list_past_deadline(
-                std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
+                std::time::SystemTime::now() + Duration::from_secs(4 * 86_400),
                 10
             )
             .await

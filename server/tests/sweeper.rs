@@ -4,12 +4,12 @@
 //! that look exactly like blob keys among them, at the root, under sealdrop's prefix and
 //! under another), and three deployments share it: A and B under the same prefix with
 //! separate metadata stores, C under another prefix. Each sweeps many rounds, first at
-//! the real time, then with its clock three days ahead. What must hold:
+//! the real time, then with its clock four days ahead. What must hold:
 //!
 //! - no foreign object or upload is deleted or aborted, ever;
 //! - a live file of A is never deleted by B, which has no row for it;
 //! - a blob of sealdrop's without a row (a crash's orphan) stays until its own deadline
-//!   (its key's days plus one), then goes;
+//!   (its key's days plus two), then goes;
 //! - an abandoned multipart upload of sealdrop's (with its marker) is aborted, and its
 //!   marker goes with it;
 //! - the expired file's blob is deleted (through DeleteObjects) once its row expires.
@@ -244,10 +244,10 @@ async fn nothing_foreign_is_touched(s3: &S3Endpoint) {
     );
     assert!(!exists(&client, &marker).await, "its marker stays");
 
-    // Three days later: the orphan and the expired file go, A's live file stays, and
+    // Four days later: the orphan and the expired file go, A's live file stays, and
     // still nothing foreign is touched.
     for d in [&a, &b, &c] {
-        d.clock.advance(3 * DAY);
+        d.clock.advance(4 * DAY);
     }
     sweep(&[&a, &b, &c], 3).await;
     assert!(

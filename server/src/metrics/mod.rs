@@ -186,7 +186,7 @@ ops! {
         /// [`crate::meta::MetaStore::tombstones`].
         Tombstones => "tombstones",
         /// [`crate::meta::MetaStore::clear_tombstones`].
-        ClearTombstone => "clear_tombstones",
+        ClearTombstones => "clear_tombstones",
         /// [`crate::meta::MetaStore::knows_blob`].
         KnowsBlob => "knows_blob",
         /// [`crate::meta::MetaStore::ping`].

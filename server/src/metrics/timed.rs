@@ -242,7 +242,7 @@ impl MetaStore for TimedMeta {
 
     async fn clear_tombstones(&self, blob_keys: &[String]) -> MetaResult<()> {
         self.time(
-            MetaOp::ClearTombstone,
+            MetaOp::ClearTombstones,
             self.inner.clear_tombstones(blob_keys),
         )
         .await

@@ -13,8 +13,8 @@ use futures_util::StreamExt as _;
 use super::{BlobStore, BlobWriter};
 
 const HOUR: Duration = Duration::from_secs(3600);
-/// Past the deadline of a fresh `1-…` blob (its day plus one).
-const PAST_DEADLINE: Duration = Duration::from_secs(3 * 86_400);
+/// Past the deadline of a fresh `1-…` blob (its day plus two).
+const PAST_DEADLINE: Duration = Duration::from_secs(4 * 86_400);
 
 /// Runs every property against `store`, one after another.
 pub(crate) async fn run_all(store: &dyn BlobStore) {
@@ -210,6 +210,15 @@ async fn delete_many_deletes_each_and_missing_ones(store: &dyn BlobStore) {
         result.unwrap();
         assert!(store.open(key).await.unwrap().is_none(), "{key} survived");
     }
+    // An invalid key fails alone; the others of its batch go.
+    let (a, b) = (key(), key());
+    put(store, &a, b"a").await;
+    put(store, &b, b"b").await;
+    let batch = [a.clone(), "not/a key".to_owned(), b.clone()];
+    let results = store.delete_many(&batch).await;
+    assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+    assert!(store.open(&a).await.unwrap().is_none());
+    assert!(store.open(&b).await.unwrap().is_none());
     assert!(store.delete_many(&[]).await.is_empty());
 }
 
@@ -248,9 +257,9 @@ async fn list_past_deadline_lists_committed_only(store: &dyn BlobStore) {
         );
     }
 
-    // A `1-` blob may belong to a live file for a day and one more.
+    // A `1-` blob may belong to a live file for its day and two more.
     let live = store
-        .list_past_deadline(SystemTime::now() + 47 * HOUR, usize::MAX)
+        .list_past_deadline(SystemTime::now() + 71 * HOUR, usize::MAX)
         .await
         .unwrap();
     assert!(

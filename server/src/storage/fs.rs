@@ -67,9 +67,8 @@ const PENDING_PREFIX: &str = ".pending-";
 /// Whether `name` is exactly what [`FsStore`] names a temp file: the prefix and a
 /// simple uuid (32 lowercase hex digits). Nothing else is ever discarded.
 fn is_pending_name(name: &str) -> bool {
-    name.strip_prefix(PENDING_PREFIX).is_some_and(|id| {
-        id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    name.strip_prefix(PENDING_PREFIX)
+        .is_some_and(|id| crate::storage::is_lower_hex(id, 32))
 }
 
 /// Write buffer per upload.
@@ -768,7 +767,7 @@ mod tests {
         // Pending files are never listed as blobs, however old.
         assert!(
             store
-                .list_past_deadline(SystemTime::now() + Duration::from_secs(3 * 86_400), 100)
+                .list_past_deadline(SystemTime::now() + Duration::from_secs(4 * 86_400), 100)
                 .await
                 .unwrap()
                 .is_empty()

@@ -104,7 +104,7 @@ pub trait BlobWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
-/// A committed blob as [`BlobStore::list_older_than`] finds it.
+/// A committed blob as [`BlobStore::list_past_deadline`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedBlob {
     /// Its key.
@@ -126,21 +126,29 @@ pub fn own_key_days(key: &str) -> Option<u32> {
         && days.len() <= 6
         && !days.starts_with('0')
         && days.bytes().all(|b| b.is_ascii_digit());
-    let id_ok = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let id_ok = is_lower_hex(id, 16);
     if !(days_ok && id_ok) {
         return None;
     }
     days.parse().ok().filter(|d| (1..=MAX_KEY_DAYS).contains(d))
 }
 
-/// The last moment a blob named `key` and last modified at `modified` can still belong
-/// to a live file: its key's whole days plus one (the days are rounded down when the key
-/// is made, exactly as the bucket lifecycle rules of the S3 module's docs assume).
-/// `None` if `key` is not in sealdrop's shape.
+/// Whether `text` is exactly `len` lowercase hex digits.
+pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The moment after which a blob named `key`, last modified at `modified` by the store's
+/// clock, can no longer belong to a live file of any sealdrop server: its key's whole
+/// days plus two. The days are rounded down when the key is made, so the file expires
+/// less than `days + 1` days after its upload completed; the extra day covers the time
+/// the upload took (some stores date a multipart blob from its start) and the skew
+/// between the store's clock and the servers'. A file held by a report outlives it (see
+/// `docs/self-hosting.md`). `None` if `key` is not in sealdrop's shape.
 pub fn own_key_deadline(key: &str, modified: SystemTime) -> Option<SystemTime> {
     let days = own_key_days(key)?;
     modified.checked_add(std::time::Duration::from_secs(
-        (u64::from(days) + 1) * 86_400,
+        (u64::from(days) + 2) * 86_400,
     ))
 }
 
@@ -199,12 +207,16 @@ mod tests {
     }
 
     #[test]
-    fn a_key_lives_its_days_plus_one() {
+    fn a_key_may_be_live_for_its_days_plus_two() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
         assert_eq!(
             own_key_deadline("2-0123456789abcdef", t),
-            Some(t + std::time::Duration::from_secs(3 * 86_400))
+            Some(t + std::time::Duration::from_secs(4 * 86_400))
         );
+        // The longest expiry a `1-` key gets (a minute short of two days) ends a day
+        // before the deadline, however long its upload took up to a day.
+        let longest_1_day = std::time::Duration::from_secs(2 * 86_400 - 60);
+        assert!(own_key_deadline("1-0123456789abcdef", t).unwrap() > t + longest_1_day);
         assert_eq!(own_key_deadline("report", t), None);
     }
 }

@@ -19,7 +19,7 @@
 //!   [`crate::storage::own_key_days`]) whose metadata `sealdrop-id` is that key, set by
 //!   every PutObject and CreateMultipartUpload of this module; the sweeper checks it with
 //!   HeadObject ([`BlobStore::is_own`]) before deleting a blob no row refers to, and
-//!   deletes none before its own deadline (the key's days plus one, from its last
+//!   deletes none before its own deadline (the key's days plus two, from its last
 //!   modification), so an emptied or wrong metadata store deletes nothing live;
 //! - a multipart upload: named like a blob, and with its marker object
 //!   `<prefix>.uploading-<key>` carrying the same metadata. S3 cannot show an upload's
@@ -396,8 +396,18 @@ impl S3Store {
                     .last_modified()
                     .and_then(system_time)
                     .is_some_and(|t| t < before);
-                if old && self.has_mark(marker, key).await? {
-                    delete_marker(&s.client, &s.bucket, marker).await;
+                if !old {
+                    continue;
+                }
+                match self.has_mark(marker, key).await {
+                    Ok(true) => delete_marker(&s.client, &s.bucket, marker).await,
+                    Ok(false) => {}
+                    // One unreadable object must not stop the sweep of the others.
+                    Err(e) => tracing::warn!(
+                        marker = %marker,
+                        error = %format!("{e:#}"),
+                        "cannot read an object named like a marker: left alone"
+                    ),
                 }
             }
             match out.next_continuation_token() {
@@ -407,9 +417,13 @@ impl S3Store {
         }
     }
 
-    /// One DeleteObjects request for up to [`DELETE_BATCH`] blobs.
+    /// One DeleteObjects request for up to [`DELETE_BATCH`] blobs. An invalid key fails
+    /// alone; a store that refuses DeleteObjects as such (some want Content-MD5, some lack
+    /// it) gets one DeleteObject per key instead; an error S3 names no valid key for
+    /// fails the whole batch, so no blob counts as deleted unless S3 said so.
     async fn delete_batch(&self, keys: &[String]) -> Vec<BlobResult<()>> {
         let s = &self.shared;
+        let mut results: Vec<Option<BlobResult<()>>> = Vec::with_capacity(keys.len());
         let mut objects = Vec::with_capacity(keys.len());
         for key in keys {
             let object = self.object_key(key).and_then(|object_key| {
@@ -419,21 +433,35 @@ impl S3Store {
                     .map_err(anyhow::Error::from)
             });
             match object {
-                Ok(object) => objects.push(object),
-                // An invalid key: every key fails alike (they are the server's own).
-                Err(e) => {
-                    return keys
-                        .iter()
-                        .map(|k| Err(anyhow::anyhow!("deleting blob {k}: {e:#}")))
-                        .collect();
+                Ok(object) => {
+                    objects.push(object);
+                    results.push(None);
                 }
+                Err(e) => results.push(Some(Err(e.context(format!("deleting blob {key}"))))),
             }
         }
-        let delete = Delete::builder()
+        // Every key without a result yet: done, or failed for `why`.
+        let finish =
+            |results: Vec<Option<BlobResult<()>>>, why: Option<&str>| -> Vec<BlobResult<()>> {
+                keys.iter()
+                    .zip(results)
+                    .map(|(key, result)| {
+                        result.unwrap_or_else(|| match why {
+                            None => Ok(()),
+                            Some(why) => Err(anyhow::anyhow!("deleting blob {key}: {why}")),
+                        })
+                    })
+                    .collect()
+            };
+        if objects.is_empty() {
+            return finish(results, None);
+        }
+        let request = Delete::builder()
             .set_objects(Some(objects))
             .quiet(true)
-            .build();
-        let out = match delete {
+            .build()
+            .map_err(|e| e.to_string());
+        let out = match request {
             Ok(delete) => {
                 s.client
                     .delete_objects()
@@ -442,44 +470,55 @@ impl S3Store {
                     .send()
                     .await
             }
-            Err(e) => {
-                return keys
-                    .iter()
-                    .map(|k| Err(anyhow::anyhow!("deleting blob {k}: {e}")))
-                    .collect();
-            }
+            Err(e) => return finish(results, Some(&e)),
         };
         let out = match out {
             Ok(out) => out,
+            // The store refuses the request as such, not the keys: one request a key.
+            Err(e) if refuses_delete_objects(&e) => {
+                tracing::debug!(
+                    error = %DisplayErrorContext(&e),
+                    "the S3 store refuses DeleteObjects: deleting one object at a time"
+                );
+                for (key, result) in keys.iter().zip(results.iter_mut()) {
+                    if result.is_none() {
+                        *result = Some(self.delete(key).await);
+                    }
+                }
+                return finish(results, None);
+            }
             Err(e) => {
                 let e = sdk_error(&e, format_args!("deleting {} blobs", keys.len()));
-                return keys
-                    .iter()
-                    .map(|k| Err(anyhow::anyhow!("deleting blob {k}: {e:#}")))
-                    .collect();
+                return finish(results, Some(&format!("{e:#}")));
             }
         };
-        let failed: HashMap<&str, String> = out
-            .errors()
-            .iter()
-            .filter_map(|error| {
-                let key = error.key()?.strip_prefix(s.prefix.as_str())?;
-                // A missing blob is deleted already.
-                if error.code() == Some("NoSuchKey") {
-                    return None;
-                }
-                let why = format!(
-                    "{}: {}",
-                    error.code().unwrap_or("error"),
-                    error.message().unwrap_or("no message")
-                );
-                Some((key, why))
-            })
-            .collect();
+        let mut failed: HashMap<&str, String> = HashMap::new();
+        for error in out.errors() {
+            // A missing blob is deleted already.
+            if error.code() == Some("NoSuchKey") {
+                continue;
+            }
+            let why = format!(
+                "{}: {}",
+                error.code().unwrap_or("error"),
+                error.message().unwrap_or("no message")
+            );
+            let Some(key) = error
+                .key()
+                .and_then(|k| k.strip_prefix(s.prefix.as_str()))
+                .filter(|k| keys.iter().any(|key| key == k))
+            else {
+                // An error for no key we sent: trust none of the batch.
+                return finish(results, Some(&why));
+            };
+            failed.insert(key, why);
+        }
         keys.iter()
-            .map(|key| match failed.get(key.as_str()) {
-                None => Ok(()),
-                Some(why) => Err(anyhow::anyhow!("deleting blob {key}: {why}")),
+            .zip(results)
+            .map(|(key, result)| match (result, failed.get(key.as_str())) {
+                (Some(result), _) => result,
+                (None, None) => Ok(()),
+                (None, Some(why)) => Err(anyhow::anyhow!("deleting blob {key}: {why}")),
             })
             .collect()
     }
@@ -926,6 +965,17 @@ fn is_missing<E: ProvideErrorMetadata>(e: &SdkError<E>, missing_code: &str) -> b
             && e.raw_response().map(|r| r.status().as_u16()) == Some(404))
 }
 
+/// Whether a DeleteObjects request was refused as such (a store that wants Content-MD5
+/// or lacks the operation), rather than failing for a reason one request a key would
+/// share (unreachable, access denied).
+fn refuses_delete_objects<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    matches!(
+        e.code(),
+        Some("MissingContentMD5" | "InvalidDigest" | "InvalidRequest" | "NotImplemented")
+    ) || matches!(status, Some(400 | 405 | 501))
+}
+
 /// An SDK error as a log-worthy error with context.
 fn sdk_error<E>(e: &SdkError<E>, what: impl fmt::Display) -> anyhow::Error
 where
@@ -1085,6 +1135,7 @@ impl BlobStore for S3Store {
         let mut listed = HashSet::new();
         // Keys with an upload listed, whatever became of it: their markers stay.
         let mut uploading = HashSet::new();
+        let complete;
         let mut discarded = 0;
         let mut key_marker: Option<String> = None;
         let mut upload_id_marker: Option<String> = None;
@@ -1174,16 +1225,23 @@ impl BlobStore for S3Store {
                 out.next_key_marker().map(ToOwned::to_owned),
                 out.next_upload_id_marker().map(ToOwned::to_owned),
             );
+            let truncated = out.is_truncated() == Some(true);
             match next {
-                (Some(key), upload_id) if out.is_truncated() == Some(true) => {
+                (Some(key), upload_id) if truncated => {
                     key_marker = Some(key);
                     upload_id_marker = upload_id;
                 }
-                _ => break,
+                _ => {
+                    // Only a listing seen to its end tells which markers lost their upload.
+                    complete = !truncated;
+                    break;
+                }
             }
         }
         lock(&s.first_seen).retain(|id, _| listed.contains(id));
-        self.discard_stray_markers(before, &uploading).await?;
+        if complete {
+            self.discard_stray_markers(before, &uploading).await?;
+        }
         Ok(discarded)
     }
 
@@ -1231,6 +1289,25 @@ async fn abort_upload(
             &e,
             format_args!("aborting the multipart upload of {object_key}"),
         )),
+    }
+}
+
+/// Aborts the multipart upload of a writer that will not commit, then deletes its marker;
+/// a failure leaves both to the sweeper.
+async fn abort_writers_upload(
+    client: &Client,
+    bucket: &str,
+    object_key: &str,
+    upload_id: &str,
+    uploading_key: &str,
+) {
+    match abort_upload(client, bucket, object_key, upload_id).await {
+        Ok(_) => delete_marker(client, bucket, uploading_key).await,
+        Err(e) => tracing::warn!(
+            key = %object_key,
+            error = %format!("{e:#}"),
+            "cannot abort multipart upload; the sweeper will"
+        ),
     }
 }
 
@@ -1406,8 +1483,9 @@ impl S3Writer {
                 .await
             {
                 Ok(out) => out,
+                // The marker stays: the store may have made the upload although the
+                // answer was lost. A marker without an upload goes by the sweeper.
                 Err(e) => {
-                    delete_marker(&s.client, &s.bucket, &self.uploading_key).await;
                     return Err(sdk_error(
                         &e,
                         format_args!("starting the multipart upload of blob {}", self.key),
@@ -1538,14 +1616,14 @@ impl S3Writer {
         };
         upload.in_flight.shutdown().await;
         let s = &self.shared;
-        match abort_upload(&s.client, &s.bucket, &self.object_key, &upload.id).await {
-            Ok(_) => delete_marker(&s.client, &s.bucket, &self.uploading_key).await,
-            Err(e) => tracing::warn!(
-                key = %self.key,
-                error = %format!("{e:#}"),
-                "cannot abort multipart upload; the sweeper will"
-            ),
-        }
+        abort_writers_upload(
+            &s.client,
+            &s.bucket,
+            &self.object_key,
+            &upload.id,
+            &self.uploading_key,
+        )
+        .await;
     }
 }
 
@@ -1616,17 +1694,9 @@ impl Drop for S3Writer {
         let bucket = self.shared.bucket.clone();
         let object_key = self.object_key.clone();
         let uploading_key = self.uploading_key.clone();
-        let key = self.key.clone();
         runtime.spawn(async move {
             in_flight.shutdown().await;
-            match abort_upload(&client, &bucket, &object_key, &id).await {
-                Ok(_) => delete_marker(&client, &bucket, &uploading_key).await,
-                Err(e) => tracing::warn!(
-                    key = %key,
-                    error = %format!("{e:#}"),
-                    "cannot abort multipart upload; the sweeper will"
-                ),
-            }
+            abort_writers_upload(&client, &bucket, &object_key, &id, &uploading_key).await;
         });
     }
 }
@@ -1636,7 +1706,7 @@ mod tests {
     use std::time::Instant;
 
     use futures_util::StreamExt as _;
-    use sealdrop_testkit::{Garage, Moto, S3Endpoint};
+    use sealdrop_testkit::{Garage, Moto, S3Endpoint, wait};
 
     use super::*;
 
@@ -1705,37 +1775,22 @@ mod tests {
             .collect()
     }
 
-    /// Waits (up to a minute: the drop's task aborts) until the bucket has no incomplete
-    /// multipart upload.
+    /// Waits until the bucket has no incomplete multipart upload (a dropped writer's task
+    /// aborts it), as long as their number keeps going down.
     async fn wait_no_uploads(store: &S3Store, what: &str) {
-        let start = Instant::now();
-        loop {
-            let left = uploads(store).await;
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{what}: uploads left: {left:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait::for_progress_async(what, wait::Patience::GENEROUS, async || {
+            uploads(store).await
+        })
+        .await;
     }
 
-    /// Waits until the bucket has no marker object left (the drop's task deletes it).
+    /// Waits until the bucket has no marker object left (a dropped writer's task deletes
+    /// it), as long as their number keeps going down.
     async fn wait_no_markers(store: &S3Store, what: &str) {
-        let start = Instant::now();
-        loop {
-            let left = markers(store).await;
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{what}: markers left: {left:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait::for_progress_async(what, wait::Patience::GENEROUS, async || {
+            markers(store).await
+        })
+        .await;
     }
 
     async fn etag(store: &S3Store, key: &str) -> String {
