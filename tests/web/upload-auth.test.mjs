@@ -48,7 +48,13 @@ async function page(origin = server.base) {
   const p = await browser.newPage();
   const g = await guard(p, origin);
   const sent = { frames: [], headers: [] };
-  p.on('websocket', (ws) => ws.on('framesent', ({ payload }) => sent.frames.push(String(payload))));
+  // Text frames only: a binary frame is a ciphertext record, random bytes that may
+  // start with `{` as easily as with anything else.
+  p.on('websocket', (ws) =>
+    ws.on('framesent', ({ payload }) => {
+      if (typeof payload === 'string') sent.frames.push(payload);
+    }),
+  );
   p.on('request', (r) => {
     if (r.url().endsWith('/api/upload')) sent.headers.push(r.headers());
   });
