@@ -9,6 +9,10 @@ use std::sync::Arc;
 use clap::Parser;
 use sealdrop_server::config::{Args, Command, Config, LogFormat};
 use sealdrop_server::startup::{EXIT_CONFIG, EXIT_FAILURE, EXIT_STORE};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -88,28 +92,42 @@ async fn start(config: Config) -> Result<(), (u8, anyhow::Error)> {
 /// standard error, and only when `RUST_LOG` asks for them (`RUST_LOG=debug` shows why a
 /// store could not be opened).
 fn init_admin_logs() {
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
+    if let Ok(filter) = EnvFilter::try_from_default_env() {
+        let layer = tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_ansi(false)
-            .with_writer(std::io::stderr)
+            .with_writer(std::io::stderr);
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter).with_filter(payload_safe()))
             .init();
     }
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(payload_safe()))
+        .init();
+}
+
+/// Whatever `RUST_LOG` asks for, the crates that write message contents into their trace
+/// lines stay at debug: the WebSocket library logs every received message and frame, and
+/// an upload's first message holds the file's auth key and maybe an upload token.
+/// (`tests/tests/secrets.rs` runs every route at `RUST_LOG=trace` and searches the log
+/// for each secret.)
+fn payload_safe() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("tungstenite", LevelFilter::DEBUG)
+        .with_target("tokio_tungstenite", LevelFilter::DEBUG)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -18,6 +18,7 @@ mod report;
 mod roundtrip;
 mod s3;
 mod scripting;
+mod secrets;
 mod startup;
 mod tamper;
 mod upload_auth;
