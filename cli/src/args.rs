@@ -19,6 +19,8 @@ Exit codes:
   5    local I/O: a file cannot be read or written, or exists already (see --force)
   6    decryption or integrity failure: the data is corrupt, truncated or tampered with,
        or the share holds an unsafe file name; nothing is saved
+  7    rate limited: the server asks to wait longer than --max-wait (or --no-wait is set);
+       the sentence says when to try again
   130  interrupted (Ctrl-C); temporary files are removed
 
 Errors are one sentence on standard error, `sealdrop: <sentence>`.";
@@ -94,6 +96,30 @@ pub struct Global {
         value_parser = BoolishValueParser::new()
     )]
     pub no_history: bool,
+
+    /// Longest wait accepted from a server that limits requests: when it answers 429
+    /// with a Retry-After up to this long, sealdrop says so on standard error (not with
+    /// -q), waits and tries again, at most 3 times per request; a longer wait fails at
+    /// once with exit code 7. Seconds, or 30s, 2m; 0 never waits.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_MAX_WAIT",
+        value_name = "DURATION",
+        default_value = "60",
+        value_parser = parse_wait
+    )]
+    pub max_wait: u64,
+
+    /// Never wait for a server that limits requests: fail at once with exit code 7,
+    /// saying when to try again (like --max-wait 0).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_NO_WAIT",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub no_wait: bool,
 }
 
 /// The subcommands.
@@ -362,6 +388,17 @@ pub(crate) fn parse_expiry(text: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
+/// Parses `--max-wait`: seconds, or a duration like `30s`, `2m`; 0 is allowed.
+pub(crate) fn parse_wait(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) => humantime::parse_duration(text)
+            .map(|d| d.as_secs())
+            .map_err(|_| format!("{text:?} is not a wait like 60, 30s or 2m")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +418,14 @@ mod tests {
         assert_eq!(parse_expiry("7d"), Ok(604_800));
         assert!(parse_expiry("0").is_err());
         assert!(parse_expiry("soon").is_err());
+    }
+
+    #[test]
+    fn max_wait_accepts_seconds_units_and_zero() {
+        assert_eq!(parse_wait("60"), Ok(60));
+        assert_eq!(parse_wait("2m"), Ok(120));
+        assert_eq!(parse_wait("0"), Ok(0));
+        assert!(parse_wait("a while").is_err());
     }
 
     #[test]

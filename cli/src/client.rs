@@ -6,6 +6,12 @@
 //! the `#secret`. Errors are mapped to the CLI's [`Kind`]s here, with sentences that name
 //! the server's origin and never a key, token or password.
 //!
+//! Every request answered 429 goes through [`Patience`]: a short `Retry-After` is waited
+//! and the request sent again, a long one is an error saying when to try again. For an
+//! upload the 429 comes before any data is accepted (the answer to the WebSocket
+//! upgrade, or to `POST /api/upload` before its body is read), so a retry starts the
+//! ciphertext again from the first byte (`start` is called once per attempt).
+//!
 //! [`Kind`]: crate::error::Kind
 
 use std::time::Duration;
@@ -29,6 +35,7 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 use crate::args::Transport;
 use crate::error::{Error, Result, describe_io};
+use crate::ratelimit::{Limited, Patience, retry_after};
 
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,31 +69,64 @@ pub(crate) struct Exists {
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     http: reqwest::Client,
+    /// What to do when the server answers 429.
+    patience: Patience,
+}
+
+/// How one upload attempt ended.
+enum Attempt {
+    /// Done, well or not.
+    Done(Result<UploadResponse>),
+    /// Refused with 429 before any data was accepted; `route` is the route that refused.
+    RateLimited {
+        retry_after: Option<Duration>,
+        route: Transport,
+    },
 }
 
 impl Client {
-    pub(crate) fn new() -> Result<Self> {
+    pub(crate) fn new(patience: Patience) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(UA)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| Error::network(format!("cannot set up the HTTP client: {}", cause(&e))))?;
-        Ok(Self { http })
+        Ok(Self { http, patience })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, origin: &str) -> Result<Response> {
-        request.send().await.map_err(|e| request_failed(origin, &e))
+    /// Sends the request `build` makes until it is answered with something other than
+    /// 429, waiting as [`Patience`] allows (a refusal of `what` otherwise). Each attempt
+    /// waits at most [`CONTROL_TIMEOUT`] for the answer's head.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        origin: &str,
+        what: Limited,
+    ) -> Result<Response> {
+        let mut waits = 0;
+        loop {
+            let resp = tokio::time::timeout(CONTROL_TIMEOUT, build().send())
+                .await
+                .map_err(|_| timed_out(origin))?
+                .map_err(|e| request_failed(origin, &e))?;
+            if resp.status() != StatusCode::TOO_MANY_REQUESTS {
+                return Ok(resp);
+            }
+            let wait = retry_after(resp.headers());
+            drop(resp);
+            self.patience.wait(wait, what, &mut waits, None).await?;
+        }
     }
 
     /// `GET /config`: the server's limits. `None` if the server has no such route (old
     /// servers); an error only if the server cannot be reached.
     pub(crate) async fn config(&self, base: &str) -> Result<Option<ConfigResponse>> {
+        let url = format!("{base}/config");
         let resp = self
             .send(
-                self.http
-                    .get(format!("{base}/config"))
-                    .timeout(CONTROL_TIMEOUT),
+                || self.http.get(&url).timeout(CONTROL_TIMEOUT),
                 base,
+                Limited::Requests,
             )
             .await?;
         if !resp.status().is_success() {
@@ -98,12 +138,12 @@ impl Client {
     /// `GET /api/exists/:id`.
     pub(crate) async fn exists(&self, link: &ShareLink) -> Result<Exists> {
         let origin = link.base();
+        let url = link.api_url("exists");
         let resp = self
             .send(
-                self.http
-                    .get(link.api_url("exists"))
-                    .timeout(CONTROL_TIMEOUT),
+                || self.http.get(&url).timeout(CONTROL_TIMEOUT),
                 origin,
+                Limited::Downloads,
             )
             .await?;
         match resp.status() {
@@ -131,10 +171,12 @@ impl Client {
             return Ok(nonce);
         }
         let origin = link.base();
+        let url = link.download_page();
         let resp = self
             .send(
-                self.http.get(link.download_page()).timeout(CONTROL_TIMEOUT),
+                || self.http.get(&url).timeout(CONTROL_TIMEOUT),
                 origin,
+                Limited::Downloads,
             )
             .await?;
         match resp.status() {
@@ -148,7 +190,8 @@ impl Client {
     }
 
     /// A GET signed over `nonce`, retried once with the server's newer nonce if another
-    /// download used ours first (Send's nonce is shared by all downloaders).
+    /// download used ours first (Send's nonce is shared by all downloaders). A 429 leaves
+    /// the nonce as it was, so the same signature is sent again after the wait.
     async fn signed_get(
         &self,
         url: &str,
@@ -161,11 +204,14 @@ impl Client {
         loop {
             let raw = b64u::decode_lenient(&nonce)
                 .map_err(|_| Error::network(format!("{origin} sent a malformed nonce")))?;
-            let request = self
-                .http
-                .get(url)
-                .header(AUTHORIZATION, auth::format_header(&key.sign(&raw)));
-            let resp = self.send(request, origin).await?;
+            let signature = auth::format_header(&key.sign(&raw));
+            let resp = self
+                .send(
+                    || self.http.get(url).header(AUTHORIZATION, signature.as_str()),
+                    origin,
+                    Limited::Downloads,
+                )
+                .await?;
             if resp.status() == StatusCode::UNAUTHORIZED
                 && !retried
                 && let Some(newer) = nonce_of(&resp)
@@ -188,12 +234,9 @@ impl Client {
         with_password: bool,
     ) -> Result<(MetadataResponse, String)> {
         let origin = link.base();
-        let resp = tokio::time::timeout(
-            CONTROL_TIMEOUT,
-            self.signed_get(&link.api_url("metadata"), origin, key, nonce),
-        )
-        .await
-        .map_err(|_| timed_out(origin))??;
+        let resp = self
+            .signed_get(&link.api_url("metadata"), origin, key, nonce)
+            .await?;
         match resp.status() {
             s if s.is_success() => {
                 let next = nonce_of(&resp);
@@ -221,12 +264,9 @@ impl Client {
         nonce: &str,
     ) -> Result<Response> {
         let origin = link.base();
-        let resp = tokio::time::timeout(
-            CONTROL_TIMEOUT,
-            self.signed_get(&link.api_url("download"), origin, key, nonce),
-        )
-        .await
-        .map_err(|_| timed_out(origin))??;
+        let resp = self
+            .signed_get(&link.api_url("download"), origin, key, nonce)
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(resp),
             StatusCode::NOT_FOUND => Err(Error::not_found()),
@@ -246,13 +286,12 @@ impl Client {
         body: &B,
     ) -> Result<Response> {
         let origin = link.base();
+        let url = link.api_url(op);
         let resp = self
             .send(
-                self.http
-                    .post(link.api_url(op))
-                    .json(body)
-                    .timeout(CONTROL_TIMEOUT),
+                || self.http.post(&url).json(body).timeout(CONTROL_TIMEOUT),
                 origin,
+                Limited::Owner,
             )
             .await?;
         match resp.status() {
@@ -280,10 +319,13 @@ impl Client {
     }
 
     /// Uploads: over the WebSocket route, or the HTTP route per `transport`. `start` is
-    /// called once the route is open and produces the `encrypted_len` bytes of ciphertext.
+    /// called once the route is open and produces the `encrypted_len` bytes of ciphertext,
+    /// from the first byte each time (it is called again for an attempt after a 429).
     /// `credentials` go in the `Authorization` header of the WebSocket upgrade or of the
     /// HTTP request (which then carries the share's key in `X-Auth-Key`). A refusal of
-    /// the credentials is an [`Error::auth`], whichever the route.
+    /// the credentials is an [`Error::auth`], whichever the route. `progress` is reset
+    /// for each attempt and hidden while a wait is announced.
+    #[allow(clippy::too_many_arguments)] // each is one piece of the request; a struct would only rename them
     pub(crate) async fn upload(
         &self,
         base: &str,
@@ -291,24 +333,73 @@ impl Client {
         request: &WsUploadRequest,
         encrypted_len: u64,
         credentials: Option<&UploadCredentials>,
-        start: impl FnOnce() -> Frames,
+        progress: &indicatif::ProgressBar,
+        mut start: impl FnMut() -> Frames,
     ) -> Result<UploadResponse> {
+        let mut transport = transport;
+        let mut waits = 0;
+        loop {
+            let attempt = self
+                .upload_once(
+                    base,
+                    transport,
+                    request,
+                    encrypted_len,
+                    credentials,
+                    &mut start,
+                )
+                .await;
+            match attempt {
+                Attempt::Done(result) => return result,
+                Attempt::RateLimited { retry_after, route } => {
+                    // After a fallback, the next attempt goes straight to the HTTP route.
+                    if route == Transport::Http {
+                        transport = Transport::Http;
+                    }
+                    progress.reset();
+                    self.patience
+                        .wait(retry_after, Limited::Uploads, &mut waits, Some(progress))
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// One upload attempt.
+    async fn upload_once(
+        &self,
+        base: &str,
+        transport: Transport,
+        request: &WsUploadRequest,
+        encrypted_len: u64,
+        credentials: Option<&UploadCredentials>,
+        start: &mut impl FnMut() -> Frames,
+    ) -> Attempt {
         if transport == Transport::Http {
             return self
                 .upload_http(base, request, encrypted_len, credentials, start)
                 .await;
         }
-        match connect_ws(base, credentials).await? {
-            Ok(ws) => upload_ws(ws, base, request, start).await,
+        let connected = match connect_ws(base, credentials).await {
+            Ok(connected) => connected,
+            Err(e) => return Attempt::Done(Err(e)),
+        };
+        match connected {
+            Ok(ws) => Attempt::Done(upload_ws(ws, base, request, start).await),
+            // The rate limiter answered the upgrade: nothing was sent, the route works.
+            Err(Refused::RateLimited(retry_after)) => Attempt::RateLimited {
+                retry_after,
+                route: Transport::Ws,
+            },
             // Refused credentials (a proxy refusing WebSockets answers 403 or 502: try HTTP).
-            Err(Refused::Status(401)) => Err(upload_status_error(401, base)),
+            Err(Refused::Status(401)) => Attempt::Done(Err(upload_status_error(401, base))),
             Err(_) if transport == Transport::Auto => {
                 self.upload_http(base, request, encrypted_len, credentials, start)
                     .await
             }
-            Err(refused) => Err(Error::network(format!(
+            Err(refused) => Attempt::Done(Err(Error::network(format!(
                 "{base} refused the WebSocket upload ({refused}); try --transport http"
-            ))),
+            )))),
         }
     }
 
@@ -318,8 +409,25 @@ impl Client {
         request: &WsUploadRequest,
         encrypted_len: u64,
         credentials: Option<&UploadCredentials>,
-        start: impl FnOnce() -> Frames,
-    ) -> Result<UploadResponse> {
+        start: &mut impl FnMut() -> Frames,
+    ) -> Attempt {
+        match self
+            .upload_http_result(base, request, encrypted_len, credentials, start)
+            .await
+        {
+            Ok(attempt) => attempt,
+            Err(e) => Attempt::Done(Err(e)),
+        }
+    }
+
+    async fn upload_http_result(
+        &self,
+        base: &str,
+        request: &WsUploadRequest,
+        encrypted_len: u64,
+        credentials: Option<&UploadCredentials>,
+        start: &mut impl FnMut() -> Frames,
+    ) -> Result<Attempt> {
         let Frames { rx, task } = start();
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
@@ -347,6 +455,19 @@ impl Client {
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await;
+        // The rate limiter answers before reading the body: this attempt's reader stops
+        // once the request (and with it the body) is gone, and the next starts afresh.
+        if let Ok(resp) = &sent
+            && resp.status() == StatusCode::TOO_MANY_REQUESTS
+        {
+            let retry_after = retry_after(resp.headers());
+            drop(sent);
+            let _ = task.await;
+            return Ok(Attempt::RateLimited {
+                retry_after,
+                route: Transport::Http,
+            });
+        }
         // A local failure (unreadable file) explains a failed request best.
         task.await
             .map_err(|_| Error::local("the upload's reader stopped unexpectedly"))??;
@@ -357,12 +478,12 @@ impl Client {
                 let owner_token = answer.owner_token.or(answer.owner).ok_or_else(|| {
                     Error::network(format!("{base} answered the upload without an owner token"))
                 })?;
-                Ok(UploadResponse {
+                Ok(Attempt::Done(Ok(UploadResponse {
                     url: answer.url,
                     owner_token,
                     id: answer.id,
                     owner: None,
-                })
+                })))
             }
             s => Err(upload_status_error(s.as_u16(), base)),
         }
@@ -397,6 +518,8 @@ fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue> {
 /// Why a WebSocket upgrade was refused.
 #[derive(Debug)]
 enum Refused {
+    /// The server answered 429, with this `Retry-After`.
+    RateLimited(Option<Duration>),
     /// The server or a proxy answered with this HTTP status.
     Status(u16),
     /// The handshake failed otherwise.
@@ -406,6 +529,7 @@ enum Refused {
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::RateLimited(_) => f.write_str("HTTP 429"),
             Self::Status(status) => write!(f, "HTTP {status}"),
             Self::Handshake(why) => f.write_str(why),
         }
@@ -438,6 +562,14 @@ async fn connect_ws(
             .map_err(|_| timed_out(base))?;
     match connected {
         Ok((ws, _)) => Ok(Ok(ws)),
+        Err(tungstenite::Error::Http(resp)) if resp.status().as_u16() == 429 => {
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| crate::ratelimit::parse_retry_after(v, std::time::SystemTime::now()));
+            Ok(Err(Refused::RateLimited(retry_after)))
+        }
         Err(tungstenite::Error::Http(resp)) => Ok(Err(Refused::Status(resp.status().as_u16()))),
         Err(tungstenite::Error::Protocol(e)) => Ok(Err(Refused::Handshake(format!("{e}")))),
         Err(tungstenite::Error::Io(e)) => Err(Error::network(format!(
@@ -466,7 +598,7 @@ async fn upload_ws(
     mut ws: WsStream,
     base: &str,
     request: &WsUploadRequest,
-    start: impl FnOnce() -> Frames,
+    start: &mut impl FnMut() -> Frames,
 ) -> Result<UploadResponse> {
     let lost = |_| Error::network(format!("the connection to {base} broke during the upload"));
     let text = serde_json::to_string(request)
@@ -556,9 +688,9 @@ fn upload_status_error(status: u16, base: &str) -> Error {
         401 | 403 => Error::auth(format!("{base} requires authentication to upload")),
         408 => Error::network(format!("{base} cancelled the upload: it stalled")),
         413 => Error::usage(format!("{base} refuses files this large")),
-        429 => Error::network(format!(
-            "{base} is limiting requests or the upload quota is used up; try again later"
-        )),
+        // Only a 429 without Retry-After gets here (over the WebSocket, `{"error":429}`:
+        // an upload quota used up mid-upload).
+        429 => Limited::Uploads.refused(None),
         s => Error::network(format!("{base} failed to store the upload (status {s})")),
     }
 }
@@ -592,9 +724,8 @@ fn timed_out(origin: &str) -> Error {
 /// The error of an unexpected HTTP status.
 fn unexpected(status: StatusCode, origin: &str) -> Error {
     match status {
-        StatusCode::TOO_MANY_REQUESTS => {
-            Error::network(format!("{origin} is limiting requests; try again later"))
-        }
+        // `send` waits or fails on a 429 itself; this is a fallback.
+        StatusCode::TOO_MANY_REQUESTS => Limited::Requests.refused(None),
         s => Error::network(format!(
             "{origin} answered with an error ({} {})",
             s.as_u16(),

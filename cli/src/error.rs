@@ -23,6 +23,9 @@ pub enum Kind {
     Local,
     /// Decryption or integrity failure, or unsafe content in a share: exit 6.
     Integrity,
+    /// The server limits requests and asks for a longer wait than `--max-wait` (or
+    /// `--no-wait` is set, or it says no wait): exit 7. Trying again later will do.
+    RateLimited,
     /// Interrupted by Ctrl-C: exit 130, like a shell.
     Interrupted,
     /// The reader of standard output went away: exit 0 quietly, like `head` expects.
@@ -40,6 +43,7 @@ impl Kind {
             Self::Network => 4,
             Self::Local => 5,
             Self::Integrity => 6,
+            Self::RateLimited => 7,
             Self::Interrupted => 130,
         }
     }
@@ -86,6 +90,10 @@ impl Error {
 
     pub(crate) fn integrity(message: impl Into<String>) -> Self {
         Self::new(Kind::Integrity, message)
+    }
+
+    pub(crate) fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(Kind::RateLimited, message)
     }
 
     pub(crate) fn interrupted() -> Self {
@@ -172,6 +180,7 @@ mod tests {
             (Kind::Network, 4),
             (Kind::Local, 5),
             (Kind::Integrity, 6),
+            (Kind::RateLimited, 7),
             (Kind::Interrupted, 130),
             (Kind::BrokenPipe, 0),
         ];

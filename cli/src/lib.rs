@@ -17,6 +17,7 @@
 //! - `history`: the 0600 record of uploaded shares and their owner tokens.
 //! - `password`: passwords from a value, a file or a prompt (terminal only).
 //! - `credentials`: upload tokens and Basic credentials for servers that restrict uploads.
+//! - `ratelimit`: waiting (or not) when a server answers 429 with `Retry-After`.
 //! - `error`: the error type and the exit-code table.
 
 mod args;
@@ -27,6 +28,7 @@ mod error;
 mod history;
 mod output;
 mod password;
+mod ratelimit;
 mod sink;
 mod source;
 

@@ -8,10 +8,15 @@
 //! checked to still have the size it had when the manifest was made.
 //!
 //! Memory is bounded: one plaintext chunk and a few frames in flight, whatever the size.
+//!
+//! Every input can be read again from its first byte — files are reopened, spooled input
+//! is rewound — so an upload a rate-limited server refused before accepting any data is
+//! simply encrypted again (with a fresh salt) and sent.
 
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use indicatif::ProgressBar;
@@ -101,12 +106,17 @@ impl Inputs {
         ))
     }
 
-    /// Starts encrypting on a blocking thread; the frames come out of the returned
-    /// channel: the 21-byte header, then one 64 KiB record each, the last one shorter.
-    pub(crate) fn encrypt(self, secret: Secret, progress: ProgressBar) -> Frames {
+    /// Starts encrypting on a blocking thread, from the first byte of the first input;
+    /// the frames come out of the returned channel: the 21-byte header, then one 64 KiB
+    /// record each, the last one shorter. The previous run must have ended (the spooled
+    /// inputs' read positions are shared).
+    pub(crate) fn encrypt(self: &Arc<Self>, secret: Secret, progress: ProgressBar) -> Frames {
         let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
+        let inputs = Arc::clone(self);
         let task = tokio::task::spawn_blocking(move || {
-            let result = produce(self.files, &secret, &tx, &progress);
+            let result = inputs
+                .reopen()
+                .and_then(|files| produce(files, &secret, &tx, &progress));
             if let Err(e) = &result {
                 // Make an HTTP body fail too, so the server discards the upload.
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -114,6 +124,35 @@ impl Inputs {
             result
         });
         Frames { rx, task }
+    }
+}
+
+impl Inputs {
+    /// The inputs, ready to be read from their first byte.
+    fn reopen(&self) -> Result<Vec<Input>> {
+        self.files.iter().map(Input::reopen).collect()
+    }
+}
+
+impl Input {
+    /// This input, to be read from its first byte: the same path, or the spooled file
+    /// rewound.
+    fn reopen(&self) -> Result<Self> {
+        let origin = match &self.origin {
+            Origin::Path(path) => Origin::Path(path.clone()),
+            Origin::Spooled(file) => {
+                let read_back = |e| Error::io("cannot read back a temporary file", &e);
+                // The clone shares the file's position: rewinding it rewinds both.
+                let mut again = file.try_clone().map_err(read_back)?;
+                again.rewind().map_err(read_back)?;
+                Origin::Spooled(again)
+            }
+        };
+        Ok(Self {
+            origin,
+            name: self.name.clone(),
+            size: self.size,
+        })
     }
 }
 

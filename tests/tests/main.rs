@@ -13,6 +13,7 @@ mod multi;
 mod owner;
 mod password;
 mod proxies;
+mod ratelimit;
 mod reliability;
 mod report;
 mod roundtrip;

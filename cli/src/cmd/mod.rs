@@ -20,6 +20,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::output::{Output, format_duration};
+use crate::ratelimit::Patience;
 
 /// What every command gets.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
     let g = cli.global;
     let ctx = Ctx {
         out: Output::new(g.json, g.quiet, g.no_progress),
-        client: Client::new()?,
+        client: Client::new(Patience::new(g.max_wait, g.no_wait, g.quiet))?,
         history_path: g.history.or_else(crate::history::default_path),
         record: !g.no_history,
     };

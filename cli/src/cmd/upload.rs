@@ -1,6 +1,8 @@
 //! `sealdrop upload`: check the server's limits, encrypt while streaming, set the password,
 //! record the share, print the link.
 
+use std::sync::Arc;
+
 use sealdrop_protocol::api::{OwnerRequest, PasswordRequest, WsUploadRequest};
 use sealdrop_protocol::link::{ShareLink, canonical_base};
 use sealdrop_protocol::{Secret, auth, ece, keys};
@@ -85,6 +87,9 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
     let progress = ctx.out.progress(size, "Uploading");
     let bar = progress.clone();
     let encrypt_secret = secret.clone();
+    // Called again, reading the inputs from the start, if a rate-limited server refuses
+    // an attempt before accepting its data.
+    let inputs = Arc::new(inputs);
     let answer = client
         .upload(
             &base,
@@ -92,7 +97,8 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
             &request,
             encrypted_len,
             credentials.as_ref(),
-            move || inputs.encrypt(encrypt_secret, bar),
+            &progress,
+            move || inputs.encrypt(encrypt_secret.clone(), bar.clone()),
         )
         .await;
     progress.finish_and_clear();
