@@ -85,9 +85,58 @@ async fn upload(
     expiry: Duration,
 ) -> Result<Arc<Share>, UploadOutcome> {
     let start = Instant::now();
-    let (outcome, share) = client.upload(base, content, dlimit, expiry.as_secs()).await;
-    history.upload(start, dlimit, expiry, &outcome, share.as_deref());
-    share.ok_or(outcome)
+    let uploaded = client.upload(base, content, dlimit, expiry.as_secs()).await;
+    history.upload(start, dlimit, expiry, &uploaded);
+    uploaded.share.ok_or(uploaded.outcome)
+}
+
+/// Uploads through the WebSocket with a watcher: a task given the id from the server's
+/// first answer, before the file is sent, that polls `exists` until the file is live (or
+/// the upload has ended and one more answer came), then downloads it once. Its reads race
+/// the commit, which is what the history's "never visible before acknowledged" invariant
+/// checks. A file shown too early would show for the whole upload, so the polls back off
+/// (5 ms, doubling up to 200 ms) rather than load the server while big files are sent.
+async fn upload_watched(
+    client: &Client,
+    history: &History,
+    base: &str,
+    content: Content,
+    dlimit: u32,
+    expiry: Duration,
+) -> Result<Arc<Share>, UploadOutcome> {
+    let finished = Arc::new(AtomicBool::new(false));
+    let mut watcher = None;
+    let start = Instant::now();
+    let uploaded = client
+        .upload_ws(base, content, dlimit, expiry.as_secs(), |share| {
+            let (client, history) = (client.clone(), history.clone());
+            let (base, finished) = (base.to_owned(), finished.clone());
+            watcher = Some(tokio::spawn(async move {
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    let last = finished.load(Ordering::SeqCst);
+                    let start = Instant::now();
+                    let status = client.exists(&base, &share.id).await;
+                    history.exists(start, &share.id, status);
+                    if status == 200 {
+                        download(&client, &history, &base, &share).await;
+                        return;
+                    }
+                    if last || status != 404 {
+                        return;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+            }));
+        })
+        .await;
+    history.upload(start, dlimit, expiry, &uploaded);
+    finished.store(true, Ordering::SeqCst);
+    if let Some(watcher) = watcher {
+        watcher.await.unwrap();
+    }
+    uploaded.share.ok_or(uploaded.outcome)
 }
 
 /// Downloads and records.
@@ -1223,18 +1272,13 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
             );
         }
         // One upload bigger than the whole disk: refused midway, its temp file removed.
-        let (outcome, share) = client
+        let start = Instant::now();
+        let uploaded = client
             .upload(base, Content::new(40 << 20, rng.next()), 1, 3600)
             .await;
-        history.upload(
-            Instant::now(),
-            1,
-            Duration::from_secs(3600),
-            &outcome,
-            share.as_deref(),
-        );
+        history.upload(start, 1, Duration::from_secs(3600), &uploaded);
         assert_eq!(
-            outcome,
+            uploaded.outcome,
             UploadOutcome::Refused(507, "insufficient_storage".into()),
             "{}",
             cluster.logs()
@@ -1247,17 +1291,12 @@ fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
         // Fill the disk with 2 MiB files until one is refused.
         let mut filler = Vec::new();
         let refused = loop {
-            let (outcome, share) = client
+            let start = Instant::now();
+            let uploaded = client
                 .upload(base, Content::new(2 << 20, rng.next()), 1, 3600)
                 .await;
-            history.upload(
-                Instant::now(),
-                1,
-                Duration::from_secs(3600),
-                &outcome,
-                share.as_deref(),
-            );
-            match (outcome, share) {
+            history.upload(start, 1, Duration::from_secs(3600), &uploaded);
+            match (uploaded.outcome, uploaded.share) {
                 (UploadOutcome::Ok, Some(share)) => filler.push(share),
                 (other, _) => break other,
             }
@@ -1389,16 +1428,15 @@ fn soak(backend: Backend) {
                         3600
                     };
                     let dlimit = 1 + rng.below(20) as u32;
-                    if let Ok(share) = upload(
-                        &client,
-                        &history,
-                        &base,
-                        Content::new(len, rng.next()),
-                        dlimit,
-                        Duration::from_secs(expiry),
-                    )
-                    .await
-                    {
+                    let (content, expiry) =
+                        (Content::new(len, rng.next()), Duration::from_secs(expiry));
+                    // One upload in eight over the WebSocket, watched from its first answer.
+                    let uploaded = if rng.below(8) == 0 {
+                        upload_watched(&client, &history, &base, content, dlimit, expiry).await
+                    } else {
+                        upload(&client, &history, &base, content, dlimit, expiry).await
+                    };
+                    if let Ok(share) = uploaded {
                         let mut shares = shares.lock().unwrap();
                         shares.push(share);
                         if shares.len() > 4000 {

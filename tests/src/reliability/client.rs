@@ -5,19 +5,27 @@
 //! aes128gcm header with 64 KiB records, and a length that a ciphertext can have, which
 //! is all the server checks) around a slice of a shared random pool; a download is
 //! checked against the SHA-256 of the bytes sent as it streams, never held whole.
+//!
+//! Uploads go through `POST /api/upload` ([`Client::upload`]), whose answer carries the
+//! id, or through the WebSocket ([`Client::upload_ws`]), whose first answer carries it
+//! before a byte of the file is sent: what lets a reader race the upload's commit. Both
+//! record when the last byte left the client ([`Uploaded::body_done`]), which the
+//! history's "never visible before acknowledged" invariant is measured against.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{SinkExt as _, StreamExt};
 use sealdrop_protocol::api::{
     HEADER_DOWNLOAD_LIMIT, HEADER_EXPIRE_SECONDS, HEADER_FILE_METADATA, UploadResponse,
+    WS_END_MARKER, WsStatus, WsUploadRequest,
 };
 use sealdrop_protocol::auth::{self, b64u};
 use sealdrop_protocol::keys::AuthKey;
 use sealdrop_protocol::{Metadata, Secret, ece};
 use sha2::{Digest, Sha256};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 /// Size of the random pool file contents are cut from.
 const POOL: usize = 8 << 20;
@@ -103,6 +111,36 @@ pub struct Share {
     pub sha256: [u8; 32],
 }
 
+/// What an upload did, for the history.
+#[allow(
+    missing_debug_implementations,
+    reason = "holds a share, which has no Debug"
+)]
+pub struct Uploaded {
+    /// How it ended.
+    pub outcome: UploadOutcome,
+    /// The share, if acknowledged.
+    pub share: Option<Arc<Share>>,
+    /// The file id, once the server gave it: with the acknowledgement on the HTTP route,
+    /// in the WebSocket's first answer (before the file is sent) on the other.
+    pub id: Option<String>,
+    /// When the client handed the last byte of the body (or the WebSocket's end marker)
+    /// to its connection, if it got that far: the server cannot have committed the file
+    /// before, so a read that succeeded and ended earlier saw a file it should not have.
+    pub body_done: Option<Instant>,
+}
+
+impl Uploaded {
+    fn failed(outcome: UploadOutcome, id: Option<String>, body_done: Option<Instant>) -> Self {
+        Self {
+            outcome,
+            share: None,
+            id,
+            body_done,
+        }
+    }
+}
+
 /// How an upload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadOutcome {
@@ -155,21 +193,32 @@ impl Client {
         Self { http, deadline }
     }
 
-    /// Uploads `content` to the server at `base` with a download limit and an expiry.
+    /// Uploads `content` to the server at `base` with a download limit and an expiry,
+    /// through `POST /api/upload`.
     pub async fn upload(
         &self,
         base: &str,
         content: Content,
         dlimit: u32,
         expire_seconds: u64,
-    ) -> (UploadOutcome, Option<Arc<Share>>) {
+    ) -> Uploaded {
         let secret = Secret::generate().expect("random secret");
         let metadata = Metadata::single("file.bin", content.len, "application/octet-stream")
             .encrypt(&secret.metadata_key());
         let auth = secret.auth_key();
-        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
-            content.chunks().map(Ok::<_, std::io::Error>),
-        ));
+        // The moment the last chunk is handed to the connection (the stream yields it,
+        // then it is sent): the earliest the server can have the whole body.
+        let body_done: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let mut left = content.len;
+        let done = body_done.clone();
+        let chunks = content.chunks().map(move |chunk| {
+            left -= chunk.len() as u64;
+            if left == 0 {
+                *done.lock().expect("body_done") = Some(Instant::now());
+            }
+            Ok::<_, std::io::Error>(chunk)
+        });
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
         let request = self
             .http
             .post(format!("{base}/api/upload"))
@@ -189,26 +238,135 @@ impl Client {
             let bytes = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, bytes))
         };
-        let (status, bytes) = match tokio::time::timeout(self.deadline, answer).await {
-            Err(_) => return (UploadOutcome::Transport("hung".into()), None),
-            Ok(Err(e)) => return (UploadOutcome::Transport(kind_of(&e)), None),
+        let answer = tokio::time::timeout(self.deadline, answer).await;
+        let body_done = *body_done.lock().expect("body_done");
+        let (status, bytes) = match answer {
+            Err(_) => {
+                return Uploaded::failed(UploadOutcome::Transport("hung".into()), None, body_done);
+            }
+            Ok(Err(e)) => {
+                return Uploaded::failed(UploadOutcome::Transport(kind_of(&e)), None, body_done);
+            }
             Ok(Ok(answer)) => answer,
         };
         if status != 200 {
-            return (UploadOutcome::Refused(status, error_code(&bytes)), None);
+            let outcome = UploadOutcome::Refused(status, error_code(&bytes));
+            return Uploaded::failed(outcome, None, body_done);
         }
         let Ok(answer) = serde_json::from_slice::<UploadResponse>(&bytes) else {
-            return (UploadOutcome::Refused(status, "not-json".into()), None);
+            let outcome = UploadOutcome::Refused(status, "not-json".into());
+            return Uploaded::failed(outcome, None, body_done);
         };
-        let share = Share {
+        let share = Arc::new(Share {
             id: answer.id.clone(),
             owner: answer.token().to_owned(),
             auth,
             nonce: Mutex::new(None),
             content,
             sha256: content.sha256(),
+        });
+        Uploaded {
+            outcome: UploadOutcome::Ok,
+            id: Some(share.id.clone()),
+            share: Some(share),
+            body_done,
+        }
+    }
+
+    /// Uploads `content` through the WebSocket (`/api/ws`), handing the share to `on_id`
+    /// as soon as the server's first answer names its id, before any byte of the file is
+    /// sent: a reader given it then races the upload's commit.
+    pub async fn upload_ws(
+        &self,
+        base: &str,
+        content: Content,
+        dlimit: u32,
+        expire_seconds: u64,
+        on_id: impl FnOnce(Arc<Share>) + Send,
+    ) -> Uploaded {
+        let secret = Secret::generate().expect("random secret");
+        let request = WsUploadRequest {
+            file_metadata: Metadata::single("file.bin", content.len, "application/octet-stream")
+                .encrypt(&secret.metadata_key()),
+            authorization: auth::format_header(&secret.auth_key().to_base64url()),
+            bearer: None,
+            time_limit: Some(expire_seconds),
+            dlimit: Some(dlimit),
         };
-        (UploadOutcome::Ok, Some(Arc::new(share)))
+        let mut known: Option<Arc<Share>> = None;
+        let mut body_done = None;
+        let url = format!(
+            "ws://{}/api/ws",
+            base.strip_prefix("http://").unwrap_or(base)
+        );
+        let upload = async {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .map_err(|e| ws_failure(&e))?;
+            let text = serde_json::to_string(&request).expect("JSON of the upload request");
+            ws.send(Message::text(text))
+                .await
+                .map_err(|e| ws_failure(&e))?;
+            let first = next_text(&mut ws).await?;
+            let Ok(answer) = serde_json::from_str::<UploadResponse>(&first) else {
+                return Err(ws_refusal(&first));
+            };
+            let share = Arc::new(Share {
+                id: answer.id.clone(),
+                owner: answer.token().to_owned(),
+                auth: secret.auth_key(),
+                nonce: Mutex::new(None),
+                content,
+                sha256: content.sha256(),
+            });
+            known = Some(share.clone());
+            on_id(share);
+            for chunk in content.chunks() {
+                ws.send(Message::binary(chunk))
+                    .await
+                    .map_err(|e| ws_failure(&e))?;
+            }
+            body_done = Some(Instant::now());
+            ws.send(Message::binary(WS_END_MARKER.to_vec()))
+                .await
+                .map_err(|e| ws_failure(&e))?;
+            let last = next_text(&mut ws).await?;
+            match serde_json::from_str::<WsStatus>(&last) {
+                Ok(WsStatus::Ok { ok: true }) => {
+                    let _ = ws.close(None).await;
+                    Ok(())
+                }
+                _ => Err(ws_refusal(&last)),
+            }
+        };
+        let result = tokio::time::timeout(self.deadline, upload)
+            .await
+            .unwrap_or_else(|_| Err(UploadOutcome::Transport("hung".into())));
+        let id = known.as_ref().map(|s| s.id.clone());
+        match result {
+            Ok(()) => Uploaded {
+                outcome: UploadOutcome::Ok,
+                share: known,
+                id,
+                body_done,
+            },
+            Err(outcome) => Uploaded::failed(outcome, id, body_done),
+        }
+    }
+
+    /// `GET /api/exists/<id>`: the status (200 when the file is live, 404 when not), 0
+    /// without an answer.
+    pub async fn exists(&self, base: &str, id: &str) -> u16 {
+        let request = self.http.get(format!("{base}/api/exists/{id}")).send();
+        match tokio::time::timeout(self.deadline, request).await {
+            Ok(Ok(response)) => {
+                let status = response.status().as_u16();
+                // Read the body, so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                status
+            }
+            _ => 0,
+        }
     }
 
     /// Downloads `share` from `base`, signing with the last nonce seen and retrying with
@@ -331,6 +489,46 @@ async fn check_body(response: reqwest::Response, share: &Share) -> DownloadOutco
         DownloadOutcome::Complete
     } else {
         DownloadOutcome::Corrupt
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text message of the WebSocket (skipping control frames), or how the
+/// connection ended without one.
+async fn next_text(ws: &mut WsStream) -> Result<String, UploadOutcome> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
+            Some(Ok(Message::Close(_))) | None => {
+                return Err(UploadOutcome::Transport("closed".into()));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(ws_failure(&e)),
+        }
+    }
+}
+
+/// A WebSocket answer other than the expected one: `{"error":N,"code":…}` is the
+/// server's refusal; anything else is counted as a refusal with status 0.
+fn ws_refusal(text: &str) -> UploadOutcome {
+    match serde_json::from_str::<WsStatus>(text) {
+        Ok(WsStatus::Error { error, code, .. }) => {
+            UploadOutcome::Refused(error, code.unwrap_or_else(|| "no-code".into()))
+        }
+        _ => UploadOutcome::Refused(0, "unexpected-message".into()),
+    }
+}
+
+/// A transport failure of the WebSocket; a refused upgrade is the server's answer.
+fn ws_failure(e: &tungstenite::Error) -> UploadOutcome {
+    match e {
+        tungstenite::Error::Http(response) => {
+            UploadOutcome::Refused(response.status().as_u16(), "upgrade-refused".into())
+        }
+        tungstenite::Error::Io(_) => UploadOutcome::Transport("transport".into()),
+        _ => UploadOutcome::Transport("websocket".into()),
     }
 }
 
