@@ -5,8 +5,8 @@
 //!
 //! Every scenario runs on the filesystem with SQLite (one instance) and on S3 with Redis
 //! (two instances, each store behind a fault-injecting proxy), except those whose fault
-//! exists on one backend only: storage faults through the proxy and Redis outages (S3 and
-//! Redis), a full disk (filesystem). The short mode runs in `scripts/test`;
+//! exists on one backend only: storage faults through the proxy (S3 and Redis, on moto and
+//! on garage) and Redis outages (S3 and Redis), a full disk (filesystem). The short mode runs in `scripts/test`;
 //! `scripts/soak` runs the long one (`SEALDROP_RELIABILITY=long`) and prints the summary
 //! table (`--nocapture`).
 
@@ -561,12 +561,13 @@ const S3_TIMEOUT: &str = "5s";
 const FAILURE_BOUND: Duration = Duration::from_secs(60);
 const FAULT_CLIENT_DEADLINE: Duration = Duration::from_secs(120);
 
-#[test]
-fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
+/// Every fault of [`Fault::ALL`] in turn, for a few seconds each, during uploads and
+/// downloads on `backend` (moto or garage, and Redis, each behind its proxy).
+fn storage_faults(backend: Backend) {
     let _heavy = serial();
     let started = Instant::now();
     let mut cluster = cluster(
-        Backend::Shared,
+        backend,
         &[
             "--s3-timeout",
             S3_TIMEOUT,
@@ -752,12 +753,24 @@ fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
         &format!(
             "storage faults ({} modes, S3 and Redis), {}",
             Fault::ALL.len(),
-            Backend::Shared.name()
+            backend.name()
         ),
         &mut cluster,
         &history,
         started,
     );
+}
+
+#[test]
+fn storage_faults_give_clean_errors_and_lose_nothing_on_s3_and_redis() {
+    storage_faults(Backend::Shared);
+}
+
+/// The same faults in front of garage: a real S3 server, with its own answers to cut and
+/// stalled requests, SigV4 checks and data on disk.
+#[test]
+fn storage_faults_give_clean_errors_and_lose_nothing_on_garage_and_redis() {
+    storage_faults(Backend::SharedGarage);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 //! The reliability suite's harness: a cluster of real `sealdrop-server` processes on one
-//! of two backends, with fault-injecting proxies in front of its stores, plus the async
+//! of its backends, with fault-injecting proxies in front of its stores, plus the async
 //! client ([`client`]) and the history checker ([`history`]).
 //!
 //! - [`Backend::Local`]: one instance on its defaults, the filesystem and SQLite.
 //! - [`Backend::Shared`]: two instances on one S3 store (moto) and one Redis, each store
 //!   behind a [`FaultProxy`], so a test can slow, stall, cut or take down S3 or Redis.
+//! - [`Backend::SharedGarage`]: the same on garage, a real S3 server (it checks SigV4
+//!   signatures and keeps its data on disk), for the scenarios whose faults are S3's.
 //!
 //! The suite runs in a short mode in `scripts/test` and a long one in `scripts/soak`
 //! (`SEALDROP_RELIABILITY=long`): [`Mode::pick`] chooses the sizes.
@@ -19,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sealdrop_testkit::faults::FaultProxy;
-use sealdrop_testkit::{Moto, Redis};
+use sealdrop_testkit::{Garage, Moto, Redis, S3Endpoint};
 
 use crate::{LIMITS_OFF, bin, free_port, http_get};
 
@@ -57,17 +59,53 @@ pub enum Backend {
     Local,
     /// Two instances sharing S3 (moto) and Redis, each behind a fault proxy.
     Shared,
+    /// Two instances sharing garage's S3 and Redis, each behind a fault proxy.
+    SharedGarage,
 }
 
 impl Backend {
-    /// Both backends, for scenarios that run on each.
-    pub const ALL: [Self; 2] = [Self::Local, Self::Shared];
-
     /// A short name for messages and the summary.
     pub fn name(self) -> &'static str {
         match self {
             Self::Local => "fs+sqlite",
             Self::Shared => "s3+redis×2",
+            Self::SharedGarage => "garage s3+redis×2",
+        }
+    }
+}
+
+/// The S3 server of a shared cluster.
+#[derive(Debug)]
+enum S3Server {
+    Moto(Moto),
+    Garage(Garage),
+}
+
+impl S3Server {
+    /// Starts the server of `backend` with the suite's bucket.
+    fn start(backend: Backend) -> Self {
+        if backend == Backend::SharedGarage {
+            let garage = Garage::start();
+            garage.create_bucket(BUCKET);
+            Self::Garage(garage)
+        } else {
+            let moto = Moto::start();
+            moto.create_bucket(BUCKET);
+            Self::Moto(moto)
+        }
+    }
+
+    fn s3(&self) -> &S3Endpoint {
+        match self {
+            Self::Moto(moto) => &moto.s3,
+            Self::Garage(garage) => &garage.s3,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Self::Moto(moto) => moto.port,
+            Self::Garage(garage) => garage.port,
         }
     }
 }
@@ -231,14 +269,14 @@ const PREFIX: &str = "blobs";
 pub struct Cluster {
     /// Which backend.
     pub backend: Backend,
-    /// The instances (one for [`Backend::Local`], two for [`Backend::Shared`]).
+    /// The instances (one for [`Backend::Local`], two for a shared backend).
     pub nodes: Vec<Node>,
-    /// Between the instances and S3 ([`Backend::Shared`]).
+    /// Between the instances and S3 (a shared backend).
     pub s3_proxy: Option<FaultProxy>,
-    /// Between the instances and Redis ([`Backend::Shared`]).
+    /// Between the instances and Redis (a shared backend).
     pub redis_proxy: Option<FaultProxy>,
-    /// The S3 store.
-    pub moto: Option<Moto>,
+    /// The S3 server.
+    s3_server: Option<S3Server>,
     /// The Redis.
     pub redis: Option<Redis>,
     dir: tempfile::TempDir,
@@ -265,16 +303,17 @@ impl Cluster {
                     nodes: vec![node],
                     s3_proxy: None,
                     redis_proxy: None,
-                    moto: None,
+                    s3_server: None,
                     redis: None,
                     dir,
                 }
             }
-            Backend::Shared => {
-                let moto = Moto::start();
-                moto.create_bucket(BUCKET);
+            Backend::Shared | Backend::SharedGarage => {
+                let s3_server = S3Server::start(backend);
+                let s3 = s3_server.s3().clone();
                 let redis = Redis::start();
-                let s3_proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], moto.port)));
+                let s3_proxy =
+                    FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], s3_server.port())));
                 let redis_proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], redis.port)));
                 let mut args = vec![
                     "--storage".to_owned(),
@@ -282,17 +321,14 @@ impl Cluster {
                     "--s3-endpoint".to_owned(),
                     format!("http://{}", s3_proxy.addr()),
                     "--s3-region".to_owned(),
-                    moto.s3.region.clone(),
+                    s3.region.clone(),
                     "--meta".to_owned(),
                     format!("redis://{}/0", redis_proxy.addr()),
                 ];
                 args.extend(extra);
                 let env = vec![
-                    ("AWS_ACCESS_KEY_ID".to_owned(), moto.s3.access_key.clone()),
-                    (
-                        "AWS_SECRET_ACCESS_KEY".to_owned(),
-                        moto.s3.secret_key.clone(),
-                    ),
+                    ("AWS_ACCESS_KEY_ID".to_owned(), s3.access_key.clone()),
+                    ("AWS_SECRET_ACCESS_KEY".to_owned(), s3.secret_key.clone()),
                 ];
                 let nodes = ["a", "b"]
                     .iter()
@@ -303,7 +339,7 @@ impl Cluster {
                     nodes,
                     s3_proxy: Some(s3_proxy),
                     redis_proxy: Some(redis_proxy),
-                    moto: Some(moto),
+                    s3_server: Some(s3_server),
                     redis: Some(redis),
                     dir,
                 }
@@ -319,6 +355,14 @@ impl Cluster {
     /// Every instance's base URL, to hand to tasks.
     pub fn bases(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    /// The S3 server's endpoint and credentials (a shared cluster only).
+    pub fn s3(&self) -> &S3Endpoint {
+        self.s3_server
+            .as_ref()
+            .expect("a shared cluster has an S3 server")
+            .s3()
     }
 
     /// The S3 proxy (a shared cluster only).
@@ -351,7 +395,7 @@ impl Cluster {
                     .map(|r| r.expect("row"))
                     .collect()
             }
-            Backend::Shared => {
+            Backend::Shared | Backend::SharedGarage => {
                 let redis = self.redis.as_ref().expect("redis");
                 let out = Command::new("redis-cli")
                     .args(["-p", &redis.port.to_string(), "--raw"])
@@ -388,8 +432,8 @@ impl Cluster {
                 }
                 out
             }
-            Backend::Shared => {
-                let s3 = &self.moto.as_ref().expect("moto").s3;
+            Backend::Shared | Backend::SharedGarage => {
+                let s3 = self.s3();
                 let out = s3
                     .client()
                     .list_multipart_uploads()
@@ -415,8 +459,8 @@ impl Cluster {
                         .count()
                 })
                 .unwrap_or(0),
-            Backend::Shared => {
-                let s3 = &self.moto.as_ref().expect("moto").s3;
+            Backend::Shared | Backend::SharedGarage => {
+                let s3 = self.s3();
                 let mut n = 0;
                 let mut token = None;
                 loop {
