@@ -1,6 +1,6 @@
 //! Security headers, no cookies, and logs without IP addresses, over real sockets.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
@@ -226,95 +226,6 @@ async fn no_answer_sets_a_cookie() {
     .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("set-cookie").is_none());
-}
-
-/// The real `sealdrop-server` binary with `args`, on a free port, its standard output
-/// collected line by line.
-struct Process {
-    child: std::process::Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    fn start(args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sealdrop-server"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SEALDROP_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("RUST_LOG", "debug")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut readers = Vec::new();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            let tx = tx.clone();
-            readers.push(std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    let _ = tx.send(line.clone());
-                    log.lock().unwrap().push(line);
-                }
-            }));
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let line = rx
-                .recv_timeout(deadline - std::time::Instant::now())
-                .expect("the server did not say it was ready");
-            if line.contains("ready")
-                && let Some(at) = line.find("127.0.0.1:")
-            {
-                let digits: String = line[at + 10..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                break digits.parse::<u16>().unwrap();
-            }
-        };
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            readers,
-            _dir: dir,
-        }
-    }
-
-    /// Stops the server and returns every line it wrote but the start-up ones (which name
-    /// the listening address).
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Every line it wrote, however long the readers take to get there: they end at the
-        // end of the pipes, which the exit closed.
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        let lines = self.log.lock().unwrap().clone();
-        lines
-            .into_iter()
-            .filter(|l| !l.contains("sealdrop-server") || !l.contains("ready"))
-            .collect()
-    }
 }
 
 /// Uploads, downloads, a wrong signature, owner requests up to a 429, and a 404, all as

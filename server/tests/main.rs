@@ -22,3 +22,4 @@ mod sweeper;
 mod tls;
 mod upload_auth;
 mod web;
+mod ws_close;

@@ -14,6 +14,10 @@
 //! as it arrives (and, unlike a token's quota, not given back when the upload fails); an
 //! upload whose `Content-Length` would not fit is refused before its body is read.
 //!
+//! A WebSocket upload ends with its answer and a close frame, then a lingering close
+//! ([`linger`]): what the client still sends is read and discarded until its close frame,
+//! so that a client refused midway reads the reason instead of a connection reset.
+//!
 //! The metrics count an upload as started once its pending blob is open, and then as
 //! completed or failed exactly once: by the code of the error answered, or as
 //! `disconnected` when the client went away (a guard counts an upload whose task ends
@@ -341,6 +345,13 @@ pub(super) async fn websocket(
         })
 }
 
+/// How long the server goes on reading after its answer and close frame (see [`linger`]).
+const LINGER_FOR: Duration = Duration::from_secs(10);
+
+/// How many bytes the server reads and discards after its answer and close frame (see
+/// [`linger`]).
+const LINGER_BYTES: u64 = 32 << 20;
+
 async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate, quota: Quota) {
     let status = match ws_upload(&mut socket, &state, gate, quota).await {
         Ok(()) => WsStatus::Ok { ok: true },
@@ -356,13 +367,56 @@ async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate, quota: Q
         }
     };
     let text = serde_json::to_string(&status).unwrap_or_default();
-    let _ = socket.send(Message::Text(text.into())).await;
-    let _ = socket
+    if socket.send(Message::Text(text.into())).await.is_err() {
+        return;
+    }
+    let closed = socket
         .send(Message::Close(Some(CloseFrame {
             code: 1000,
             reason: "".into(),
         })))
         .await;
+    if closed.is_ok() {
+        linger(&mut socket).await;
+    }
+}
+
+/// The lingering close of a WebSocket whose answer and close frame are sent: reads and
+/// discards what the client still sends until its close frame, the end of the stream, or
+/// [`LINGER_FOR`] or [`LINGER_BYTES`], whichever comes first; only then is the socket
+/// dropped.
+///
+/// A client refused midway (413, 507, a timeout) or at its first message (400, 401) is
+/// usually still sending: frames in flight, and clients such as ffsend that send the whole
+/// file before they read. Closing a TCP socket whose unread data is waiting makes the
+/// kernel answer with a reset, which discards whatever the client had not read yet, our
+/// answer included, so the client would see "connection reset" instead of the reason.
+/// Draining until the client's close frame lets the answer arrive. The bounds cap what a
+/// refused upload costs: the bytes are never stored nor counted, at most 32 MiB (more
+/// than the socket buffers and frames in flight of a client that reads while it sends,
+/// and the rest of any refused file up to that size for one that reads only at the end)
+/// and 10 s (a client that neither sends nor closes holds its connection no longer).
+async fn linger(socket: &mut WebSocket) {
+    let deadline = tokio::time::Instant::now() + LINGER_FOR;
+    let mut drained: u64 = 0;
+    let end = loop {
+        let message = match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Err(_) => break "timeout",
+            Ok(None | Some(Err(_))) => break "end of stream",
+            Ok(Some(Ok(Message::Close(_)))) => break "close frame",
+            Ok(Some(Ok(message))) => message,
+        };
+        drained = drained.saturating_add(match &message {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) => b.len(),
+            Message::Ping(p) | Message::Pong(p) => p.len(),
+            Message::Close(_) => 0,
+        } as u64);
+        if drained > LINGER_BYTES {
+            break "byte limit";
+        }
+    };
+    tracing::debug!(drained, end, "websocket closed");
 }
 
 /// Receives the next message before the pace deadline (the idle timeout, or the moment
