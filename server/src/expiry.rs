@@ -42,12 +42,20 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 const CONFIRM_ORPHAN: Duration = Duration::from_secs(60);
 
 /// Blobs that a round found without a row, and when a round first did (see the
-/// [module docs](self)). Kept in memory: a restart starts over.
+/// [module docs](self)), and where the next round's listing resumes. Kept in memory: a
+/// restart starts over.
 #[derive(Debug, Default)]
-pub struct OrphanSightings(Mutex<HashMap<String, Instant>>);
+pub struct OrphanSightings(Mutex<Sightings>);
+
+#[derive(Debug, Default)]
+struct Sightings {
+    first: HashMap<String, Instant>,
+    /// The last key of the previous round's page, when the listing went on after it.
+    cursor: Option<String>,
+}
 
 impl OrphanSightings {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sightings> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -55,15 +63,30 @@ impl OrphanSightings {
     fn first(&self, key: &str) -> Instant {
         *self
             .lock()
+            .first
             .entry(key.to_owned())
             .or_insert_with(Instant::now)
     }
 
-    /// Forgets every blob but those of `keep`.
-    fn keep_only(&self, keep: &[String]) {
-        self.lock().retain(|key, _| keep.contains(key));
+    /// Where this round's listing starts: after the previous page's last key.
+    fn cursor(&self) -> Option<String> {
+        self.lock().cursor.clone()
+    }
+
+    /// A round listed the keys after `after` up to `last` (to the end if `None`): it
+    /// forgets the sightings in that range but those of `waiting`, and the next round
+    /// resumes after `last` (from the start once a round reached the end).
+    fn listed(&self, after: Option<&str>, last: Option<String>, waiting: &[String]) {
+        let mut sightings = self.lock();
+        sightings.first.retain(|key, _| {
+            let in_range = after.is_none_or(|after| key.as_str() > after)
+                && last.as_deref().is_none_or(|last| key.as_str() <= last);
+            !in_range || waiting.contains(key)
+        });
+        sightings.cursor = last;
     }
 }
+
 /// Rows or blobs handled per batch (as many as one S3 DeleteObjects request takes).
 const BATCH: usize = 1000;
 
@@ -85,12 +108,17 @@ pub struct SweepReport {
 
 /// One round of the sweeper.
 pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
+    sweep(state, BATCH).await
+}
+
+/// One round, handling rows and blobs `batch` at a time.
+async fn sweep(state: &AppState, batch: usize) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
     let now = state.clock.now();
     loop {
-        let keys = state.meta.take_expired(now, BATCH).await?;
+        let keys = state.meta.take_expired(now, batch).await?;
         report.expired += keys.len();
-        let done = keys.len() < BATCH;
+        let done = keys.len() < batch;
         if done {
             break;
         }
@@ -98,7 +126,7 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
     // Every tombstone, including the ones just made and earlier failures: a batch of
     // blobs in as few store requests as the store allows, then their tombstones at once.
     loop {
-        let keys = state.meta.tombstones(now.saturating_add(1), BATCH).await?;
+        let keys = state.meta.tombstones(now.saturating_add(1), batch).await?;
         let results = state.blobs.delete_many(&keys).await;
         let mut deleted = Vec::with_capacity(keys.len());
         let mut failures = 0usize;
@@ -119,7 +147,7 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
         }
         state.meta.clear_tombstones(&deleted).await?;
         report.blobs_deleted += deleted.len();
-        if keys.len() < BATCH || deleted.is_empty() {
+        if keys.len() < batch || deleted.is_empty() {
             break;
         }
     }
@@ -132,7 +160,17 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
     // Only blobs whose own deadline has passed: until then a blob without a row may be
     // a live file whose row is in a metadata store this instance does not see.
     let clock_now = SystemTime::UNIX_EPOCH + Duration::from_millis(now);
-    for blob in state.blobs.list_past_deadline(clock_now, BATCH).await? {
+    // A page a round, resuming after the previous one: blobs the sweeper must keep (held
+    // files, foreign objects) never hide the ones after them.
+    let after = state.orphans.cursor();
+    let listed = state
+        .blobs
+        .list_past_deadline(clock_now, after.as_deref(), batch)
+        .await?;
+    let last = (listed.len() >= batch)
+        .then(|| listed.last().map(|b| b.key.clone()))
+        .flatten();
+    for blob in listed {
         if blob.modified >= grace_start || state.meta.knows_blob(&blob.key).await? {
             continue;
         }
@@ -157,7 +195,7 @@ pub async fn sweep_once(state: &AppState) -> anyhow::Result<SweepReport> {
             }
         }
     }
-    state.orphans.keep_only(&waiting);
+    state.orphans.listed(after.as_deref(), last, &waiting);
     Ok(report)
 }
 
@@ -293,5 +331,56 @@ mod tests {
             "an open writer's temp file was removed"
         );
         assert_eq!(open.commit().await.unwrap(), 300_000);
+    }
+
+    /// Blobs the sweeper must keep (here past their deadline but with a row, as a held
+    /// file's) fill the first page; the orphans after them still go, since each round
+    /// resumes after the previous round's page, and a sighting on one page is remembered
+    /// while the rounds go through the others.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_blobs_never_hide_the_orphans_after_them() {
+        let (dir, state) = with_a_grace_of_1s().await;
+        let blobs = dir.path().join("blobs");
+        let kept = [
+            "1-0000000000000001",
+            "1-0000000000000002",
+            "1-0000000000000003",
+        ];
+        let orphans = ["2-0000000000000004", "2-0000000000000005"];
+        for key in kept.iter().chain(&orphans) {
+            let mut writer = state.blobs.begin(key).await.unwrap();
+            writer.write(Bytes::from_static(b"a blob")).await.unwrap();
+            writer.commit().await.unwrap();
+            age(&blobs.join(key), 10 * DAY);
+        }
+        for key in kept {
+            state
+                .meta
+                .insert(crate::meta::NewFile {
+                    id: sealdrop_protocol::api::FileId::generate().unwrap(),
+                    blob_key: key.to_owned(),
+                    owner_hash: [7; 32],
+                    metadata: "bWV0YQ".to_owned(),
+                    auth_key: vec![1, 2, 3],
+                    nonce: "bm9uY2U=".to_owned(),
+                    dlimit: 1,
+                    expires_at: state.clock.now() + 3_600_000,
+                    size: 6,
+                })
+                .await
+                .unwrap();
+        }
+        let mut deleted = 0;
+        for _ in 0..8 {
+            deleted += sweep(&state, 2).await.unwrap().orphans_deleted;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        assert_eq!(deleted, 2);
+        for key in kept {
+            assert!(blobs.join(key).exists(), "{key} has a row and was deleted");
+        }
+        for key in orphans {
+            assert!(!blobs.join(key).exists(), "{key} was never reached");
+        }
     }
 }

@@ -395,6 +395,8 @@ async fn the_sweepers_work_is_counted() {
         s.get("sealdrop_sweeper_removed_total{kind=\"orphan_blob\"}"),
         0.0
     );
+    // Exported from the start; nothing foreign in a directory of sealdrop's own.
+    assert_eq!(s.0.get("sealdrop_sweeper_foreign_total"), Some(&0.0));
     assert!(s.get("sealdrop_meta_operation_duration_seconds_count{op=\"take_expired\"}") >= 2.0);
     assert_eq!(fetch_nonce(&up.link).await.unwrap_err(), 404);
 }

@@ -259,6 +259,7 @@ async fn an_s3_outage_mid_upload_leaves_nothing() {
             .blobs
             .list_past_deadline(
                 std::time::SystemTime::now() + Duration::from_secs(4 * 86_400),
+                None,
                 10
             )
             .await

@@ -28,6 +28,7 @@
 //! | `sealdrop_connections_open` | gauge | | connections open on the main listener |
 //! | `sealdrop_sweeper_runs_total` | counter | `outcome` | sweeper rounds: `ok` or `error` |
 //! | `sealdrop_sweeper_removed_total` | counter | `kind` | what the sweeper removed: `expired_file`, `blob`, `pending_upload`, `orphan_blob` |
+//! | `sealdrop_sweeper_foreign_total` | counter | | objects named like sealdrop's blobs, past their deadline and without a row, left alone for lacking sealdrop's mark, at each sighting: above zero, something else writes into the bucket or prefix (or blobs predate the mark) |
 //! | `sealdrop_storage_operation_duration_seconds` | histogram | `op` | blob store calls ([`BlobOp`]) |
 //! | `sealdrop_meta_operation_duration_seconds` | histogram | `op` | metadata store calls ([`MetaOp`]) |
 
@@ -222,6 +223,7 @@ pub struct Metrics {
     connections_open: Gauge,
     sweeper_runs: Family<Labels<1>, Counter>,
     sweeper_removed: Family<Labels<1>, Counter>,
+    sweeper_foreign: Counter,
     blob_ops: Vec<Histogram>,
     meta_ops: Vec<Histogram>,
 }
@@ -330,6 +332,12 @@ impl Metrics {
             "What the sweeper removed: expired files, blobs of deleted files, abandoned pending uploads, orphan blobs",
             sweeper_removed.clone(),
         );
+        let sweeper_foreign = Counter::default();
+        registry.register(
+            "sweeper_foreign",
+            "Objects named like sealdrop's blobs, past their deadline and without a row, left alone because they lack sealdrop's mark (counted at each sighting)",
+            sweeper_foreign.clone(),
+        );
         let blobs: Latencies = Family::new_with_constructor(latency_histogram);
         registry.register_with_unit(
             "storage_operation_duration",
@@ -358,6 +366,7 @@ impl Metrics {
             connections_open,
             sweeper_runs,
             sweeper_removed,
+            sweeper_foreign,
             blob_ops: BlobOp::ALL
                 .iter()
                 .map(|op| blobs.get_or_create_owned(&[("op", op.as_str())]))
@@ -445,6 +454,9 @@ impl Metrics {
                     .get_or_create(&[("kind", kind)])
                     .inc_by(n as u64);
             }
+        }
+        if r.foreign_kept > 0 {
+            self.sweeper_foreign.inc_by(r.foreign_kept as u64);
         }
     }
 
@@ -588,4 +600,27 @@ pub(crate) async fn serve(
     let connections = crate::conn::serve(listener, router(metrics), &config, shutdown, None).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), connections.finished()).await;
     connections.cut().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_objects_a_round_kept_are_counted() {
+        let metrics = Metrics::new();
+        let report = SweepReport {
+            foreign_kept: 3,
+            orphans_deleted: 1,
+            ..SweepReport::default()
+        };
+        metrics.sweep_done(Some(&report));
+        metrics.sweep_done(Some(&report));
+        let text = metrics.encode().unwrap();
+        assert!(text.contains("sealdrop_sweeper_foreign_total 6\n"), "{text}");
+        assert!(
+            text.contains("sealdrop_sweeper_removed_total{kind=\"orphan_blob\"} 2\n"),
+            "{text}"
+        );
+    }
 }

@@ -58,11 +58,12 @@ impl BlobStore for TimedBlobs {
     async fn list_past_deadline(
         &self,
         at: SystemTime,
+        after: Option<&str>,
         limit: usize,
     ) -> BlobResult<Vec<ListedBlob>> {
         self.time(
             BlobOp::ListPastDeadline,
-            self.inner.list_past_deadline(at, limit),
+            self.inner.list_past_deadline(at, after, limit),
         )
         .await
     }

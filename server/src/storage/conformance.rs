@@ -241,7 +241,7 @@ async fn list_past_deadline_lists_committed_only(store: &dyn BlobStore) {
     writer.write(Bytes::from_static(b"pending")).await.unwrap();
 
     let listed: Vec<String> = store
-        .list_past_deadline(SystemTime::now() + PAST_DEADLINE, usize::MAX)
+        .list_past_deadline(SystemTime::now() + PAST_DEADLINE, None, usize::MAX)
         .await
         .unwrap()
         .into_iter()
@@ -259,7 +259,7 @@ async fn list_past_deadline_lists_committed_only(store: &dyn BlobStore) {
 
     // A `1-` blob may belong to a live file for its day and two more.
     let live = store
-        .list_past_deadline(SystemTime::now() + 71 * HOUR, usize::MAX)
+        .list_past_deadline(SystemTime::now() + 71 * HOUR, None, usize::MAX)
         .await
         .unwrap();
     assert!(
@@ -270,7 +270,7 @@ async fn list_past_deadline_lists_committed_only(store: &dyn BlobStore) {
     writer.abort().await;
     store.delete(&committed).await.unwrap();
     let listed = store
-        .list_past_deadline(SystemTime::now() + PAST_DEADLINE, usize::MAX)
+        .list_past_deadline(SystemTime::now() + PAST_DEADLINE, None, usize::MAX)
         .await
         .unwrap();
     assert!(
@@ -285,9 +285,54 @@ async fn list_past_deadline_respects_limit(store: &dyn BlobStore) {
         put(store, key, b"x").await;
     }
     let later = SystemTime::now() + PAST_DEADLINE;
-    assert!(store.list_past_deadline(later, 0).await.unwrap().is_empty());
-    assert_eq!(store.list_past_deadline(later, 1).await.unwrap().len(), 1);
-    assert_eq!(store.list_past_deadline(later, 2).await.unwrap().len(), 2);
+    assert!(
+        store
+            .list_past_deadline(later, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_past_deadline(later, None, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_past_deadline(later, None, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // Page by page, each resuming after the last key of the one before: every blob once,
+    // in key order.
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let page = store
+            .list_past_deadline(later, seen.last().map(String::as_str), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|b| b.key.clone()));
+        if page.len() < 2 {
+            break;
+        }
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "not in key order: {seen:?}"
+    );
+    for key in &keys {
+        assert_eq!(
+            seen.iter().filter(|k| *k == key).count(),
+            1,
+            "{key} in {seen:?}"
+        );
+    }
     for key in &keys {
         store.delete(key).await.unwrap();
     }

@@ -257,6 +257,7 @@ impl BlobStore for FsStore {
     async fn list_past_deadline(
         &self,
         at: SystemTime,
+        after: Option<&str>,
         limit: usize,
     ) -> BlobResult<Vec<ListedBlob>> {
         let mut found = Vec::new();
@@ -266,6 +267,9 @@ impl BlobStore for FsStore {
         let mut entries = tokio::fs::read_dir(&self.dir)
             .await
             .with_context(|| format!("listing blob directory {}", self.dir.display()))?;
+        // The names first (a directory lists in no order), then their metadata in key
+        // order until the page is full.
+        let mut names = Vec::new();
         while let Some(entry) = entries
             .next_entry()
             .await
@@ -276,10 +280,16 @@ impl BlobStore for FsStore {
             };
             // Pending objects start with `.`; a name not in the exact shape of sealdrop's
             // keys is not ours, whatever else it looks like.
-            if crate::storage::own_key_days(&name).is_none() {
+            if crate::storage::own_key_days(&name).is_none()
+                || after.is_some_and(|after| name.as_str() <= after)
+            {
                 continue;
             }
-            let meta = match entry.metadata().await {
+            names.push(name);
+        }
+        names.sort_unstable();
+        for name in names {
+            let meta = match tokio::fs::symlink_metadata(self.dir.join(&name)).await {
                 Ok(meta) => meta,
                 // Deleted while we were listing.
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -767,7 +777,11 @@ mod tests {
         // Pending files are never listed as blobs, however old.
         assert!(
             store
-                .list_past_deadline(SystemTime::now() + Duration::from_secs(4 * 86_400), 100)
+                .list_past_deadline(
+                    SystemTime::now() + Duration::from_secs(4 * 86_400),
+                    None,
+                    100
+                )
                 .await
                 .unwrap()
                 .is_empty()
@@ -798,7 +812,7 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(365 * 86_400);
         assert!(
             store
-                .list_past_deadline(later, 100)
+                .list_past_deadline(later, None, 100)
                 .await
                 .unwrap()
                 .is_empty()

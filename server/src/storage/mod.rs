@@ -63,12 +63,18 @@ pub trait BlobStore: Send + Sync + 'static {
         results
     }
 
-    /// Committed blobs whose own deadline ([`own_key_deadline`]) is before `at`, up to
-    /// `limit` (orphan cleanup): only objects named exactly as sealdrop names blobs
-    /// ([`own_key_days`]), never anything else in the directory, bucket or prefix, and
-    /// never one that can still belong to a live file.
-    async fn list_past_deadline(&self, at: SystemTime, limit: usize)
-    -> BlobResult<Vec<ListedBlob>>;
+    /// Committed blobs whose own deadline ([`own_key_deadline`]) is before `at`, in key
+    /// order, from the first key after `after` (all, if `None`), up to `limit` (orphan
+    /// cleanup: the sweeper resumes after the last key of the previous page, so that a
+    /// page full of blobs it must keep never hides the ones after it): only objects named
+    /// exactly as sealdrop names blobs ([`own_key_days`]), never anything else in the
+    /// directory, bucket or prefix, and never one that can still belong to a live file.
+    async fn list_past_deadline(
+        &self,
+        at: SystemTime,
+        after: Option<&str>,
+        limit: usize,
+    ) -> BlobResult<Vec<ListedBlob>>;
 
     /// Whether the blob `key` carries the mark sealdrop sets on every blob it writes
     /// (an S3 object's `sealdrop-id` metadata); `false` if there is no such blob. The

@@ -155,6 +155,7 @@ use aws_sdk_s3::config::{
     Credentials, ProvideCredentials as _, Region, RequestChecksumCalculation,
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::paginator::ListObjectsV2Paginator;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use bytes::Bytes;
@@ -371,18 +372,11 @@ impl S3Store {
     ) -> BlobResult<()> {
         let s = &self.shared;
         let marker_prefix = format!("{}{UPLOADING_PREFIX}", s.prefix);
-        let mut token: Option<String> = None;
-        loop {
-            let out = s
-                .client
-                .list_objects_v2()
-                .bucket(&s.bucket)
-                .prefix(&marker_prefix)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e, format_args!("listing bucket {}", s.bucket)))?;
-            for object in out.contents() {
+        let mut pages = self.list(&marker_prefix, None).send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| sdk_error(&e, format_args!("listing bucket {}", s.bucket)))?;
+            for object in page.contents() {
                 let Some(marker) = object.key() else {
                     continue;
                 };
@@ -410,11 +404,20 @@ impl S3Store {
                     ),
                 }
             }
-            match out.next_continuation_token() {
-                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                _ => return Ok(()),
-            }
         }
+        Ok(())
+    }
+
+    /// The pages of the objects under `prefix`, in key order, from the first after
+    /// `start_after` (a whole object key).
+    fn list(&self, prefix: &str, start_after: Option<String>) -> ListObjectsV2Paginator {
+        let s = &self.shared;
+        s.client
+            .list_objects_v2()
+            .bucket(&s.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after)
+            .into_paginator()
     }
 
     /// One DeleteObjects request for up to [`DELETE_BATCH`] blobs. An invalid key fails
@@ -1082,6 +1085,7 @@ impl BlobStore for S3Store {
     async fn list_past_deadline(
         &self,
         at: SystemTime,
+        after: Option<&str>,
         limit: usize,
     ) -> BlobResult<Vec<ListedBlob>> {
         let mut found = Vec::new();
@@ -1089,18 +1093,13 @@ impl BlobStore for S3Store {
             return Ok(found);
         }
         let s = &self.shared;
-        let mut token: Option<String> = None;
-        loop {
-            let out = s
-                .client
-                .list_objects_v2()
-                .bucket(&s.bucket)
-                .prefix(&s.prefix)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e, format_args!("listing bucket {}", s.bucket)))?;
-            for object in out.contents() {
+        let mut pages = self
+            .list(&s.prefix, after.map(|key| format!("{}{key}", s.prefix)))
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| sdk_error(&e, format_args!("listing bucket {}", s.bucket)))?;
+            for object in page.contents() {
                 let Some(key) = object.key().and_then(|k| k.strip_prefix(s.prefix.as_str())) else {
                     continue;
                 };
@@ -1122,11 +1121,8 @@ impl BlobStore for S3Store {
                     }
                 }
             }
-            match out.next_continuation_token() {
-                Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                _ => return Ok(found),
-            }
         }
+        Ok(found)
     }
 
     async fn discard_pending(&self, before: SystemTime) -> BlobResult<usize> {
@@ -2138,7 +2134,7 @@ mod tests {
         let later = SystemTime::now() + 365 * 24 * HOUR;
         assert!(
             prefixed
-                .list_past_deadline(later, 100)
+                .list_past_deadline(later, None, 100)
                 .await
                 .unwrap()
                 .is_empty()
@@ -2146,7 +2142,7 @@ mod tests {
         // Not in the shape of a key: never listed, whatever its age.
         assert!(
             store
-                .list_past_deadline(later, 100)
+                .list_past_deadline(later, None, 100)
                 .await
                 .unwrap()
                 .is_empty()
