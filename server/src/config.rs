@@ -307,7 +307,8 @@ pub struct Settings {
     pub log_client_ip: Option<bool>,
 
     /// Uploads per client: a burst of N, then one more every INTERVAL; 0 turns the limit
-    /// off [default: 10,20s].
+    /// off. The default lets a person or a script send 60 files in a row, then 30 a
+    /// minute; the bytes are bounded by --upload-quota [default: 60,2s].
     #[arg(long, env = "SEALDROP_UPLOAD_RATE", value_name = "N,INTERVAL")]
     pub upload_rate: Option<RateLimit>,
 
@@ -940,7 +941,9 @@ impl Config {
             setting.map_or(Some(Rate { burst, every }), |r| r.0)
         };
         let limits = Limits {
-            uploads: rate(s.upload_rate, 10, Duration::from_secs(20)),
+            // A batch of 60 files, then one every 2 s: a flood of small uploads from one
+            // address gets at most 1,800 an hour, while --upload-quota bounds its bytes.
+            uploads: rate(s.upload_rate, 60, Duration::from_secs(2)),
             upload_quota: s.upload_quota.map_or(10 << 30, |v| v.0),
             downloads: rate(s.download_rate, 100, Duration::from_millis(500)),
             wrong_passwords: rate(s.wrong_password_rate, 20, Duration::from_secs(30)),
@@ -1701,7 +1704,7 @@ mod tests {
         assert_eq!(
             c.limits,
             Limits {
-                uploads: rate(10, 20_000),
+                uploads: rate(60, 2000),
                 upload_quota: 10 << 30,
                 downloads: rate(100, 500),
                 wrong_passwords: rate(20, 30_000),

@@ -498,6 +498,89 @@ async fn the_default_limits_allow_ordinary_use() {
     }
 }
 
+/// Issue 21, item 3: with the defaults, a person's loop or a script sends 60 files in a
+/// row without a refusal; a flood beyond the burst is refused with 429 and `Retry-After`,
+/// having got no more than the refill (one every 2 s) while it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_upload_rate_takes_60_uploads_in_a_row_and_stops_a_flood() {
+    let server = start(|c| c.limits = Config::with_data_dir("unused").limits).await;
+    let rate = server.state.config.limits.uploads.unwrap();
+    assert_eq!((rate.burst, rate.every), (60, Duration::from_secs(2)));
+    let started = std::time::Instant::now();
+    for i in 0..60u8 {
+        let resp = http_upload_as(&server.base, &content(100, i), None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "upload {}", u32::from(i) + 1);
+    }
+    // The flood: uploads as fast as they go, until the first refusal.
+    let mut accepted = 60u64;
+    let refused = loop {
+        let resp = http_upload_as(&server.base, b"flood", None).await;
+        if resp.status() != StatusCode::OK {
+            break resp;
+        }
+        accepted += 1;
+        assert!(accepted < 1000, "no refusal after {accepted} uploads");
+    };
+    let refill = started.elapsed().as_secs() / 2 + 1;
+    assert!(
+        accepted <= 60 + refill,
+        "{accepted} uploads accepted in {:?}",
+        started.elapsed()
+    );
+    assert_limited(refused, 1).await;
+    assert_eq!(server.blob_files().len() as u64, accepted);
+}
+
+/// Three requests from the loopback peer with forwarding headers naming other clients.
+async fn forwarded_requests(base: &str) {
+    for (name, value) in [
+        ("x-forwarded-for", "203.0.113.5"),
+        ("x-forwarded-for", "203.0.113.6"),
+        ("forwarded", "for=203.0.113.7"),
+    ] {
+        let resp = reqwest::Client::new()
+            .get(format!("{base}/config"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}
+
+/// Issue 21, item 3: a peer that is not a trusted proxy but sends forwarding headers (a
+/// reverse proxy missing from `--trusted-proxies`) is warned about once, naming the
+/// option; its address is in the line only with `--log-client-ip`. A trusted proxy is not
+/// warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_from_an_untrusted_peer_are_warned_about_once() {
+    for (args, named) in [(&[][..], false), (&["--log-client-ip"][..], true)] {
+        let server = Process::start(args);
+        forwarded_requests(&server.base).await;
+        let log = server.stop();
+        let warnings: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains("not in --trusted-proxies"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{log:#?}");
+        let warning = warnings[0];
+        assert!(warning.contains("WARN"), "{warning}");
+        assert!(
+            warning.contains("set --trusted-proxies if it is your reverse proxy"),
+            "{warning}"
+        );
+        assert_eq!(warning.contains("127.0.0.1"), named, "{warning}");
+        assert!(!warning.contains("203.0.113."), "{warning}");
+    }
+    let server = Process::start(&["--trusted-proxies", "127.0.0.1/32"]);
+    forwarded_requests(&server.base).await;
+    let log = server.stop();
+    assert!(
+        !log.iter().any(|l| l.contains("--trusted-proxies")),
+        "{log:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_share_the_wrong_password_bucket_of_their_file() {
     let server = start(|c| {

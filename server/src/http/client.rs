@@ -11,8 +11,18 @@
 //! malformed entry, `unknown`, an obfuscated `_identifier`) before an untrusted address
 //! turns up, the peer stands for the client: it fails closed, towards one shared bucket.
 //! When every address in the list is a trusted proxy, the left-most one is the client.
+//!
+//! A request that carries `X-Forwarded-For` or `Forwarded` from a peer that is not a
+//! trusted proxy is most likely a reverse proxy the operator forgot to list: every client
+//! behind it then shares the proxy's rate-limit buckets. The first such request of each
+//! peer logs a warning naming `--trusted-proxies`, with the peer's address only under
+//! `--log-client-ip` (otherwise "a peer": the address could be a client's). At most
+//! [`WARNED_PEERS_MAX`] peers are remembered, and warned about, per process, so neither
+//! memory nor the log grows with clients that send the header themselves.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Mutex;
 
 use axum::http::HeaderMap;
 use axum::http::header::FORWARDED;
@@ -39,11 +49,19 @@ impl ClientIp {
     }
 }
 
+/// How many untrusted peers that sent a forwarding header are remembered (and warned
+/// about) per process.
+pub const WARNED_PEERS_MAX: usize = 64;
+
 /// How to find the client of a request: the trusted proxy networks and their header.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Resolver {
     trusted: Vec<IpNet>,
     header: ProxyHeader,
+    /// Whether the warning about an untrusted peer may name its address.
+    log_addresses: bool,
+    /// The untrusted peers already warned about.
+    warned: Mutex<HashSet<IpAddr>>,
 }
 
 /// One entry of a forwarding list.
@@ -58,7 +76,17 @@ enum Hop {
 impl Resolver {
     /// A resolver trusting `trusted` networks to write `header`.
     pub fn new(trusted: Vec<IpNet>, header: ProxyHeader) -> Self {
-        Self { trusted, header }
+        Self {
+            trusted,
+            header,
+            ..Self::default()
+        }
+    }
+
+    /// Lets the warning about an untrusted peer name its address (`--log-client-ip`).
+    pub fn log_addresses(mut self, yes: bool) -> Self {
+        self.log_addresses = yes;
+        self
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -72,6 +100,7 @@ impl Resolver {
             return ClientIp(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         };
         if !self.is_trusted(peer) {
+            self.warn_if_forwarded(peer, headers);
             return ClientIp(peer);
         }
         let hops = match self.header {
@@ -79,6 +108,41 @@ impl Resolver {
             ProxyHeader::Forwarded => forwarded(headers),
         };
         ClientIp(self.walk(&hops).unwrap_or(peer))
+    }
+
+    /// Logs a warning the first time `peer`, which is not a trusted proxy, sends a
+    /// forwarding header (see the module's documentation).
+    fn warn_if_forwarded(&self, peer: IpAddr, headers: &HeaderMap) {
+        let header = if headers.contains_key("x-forwarded-for") {
+            "X-Forwarded-For"
+        } else if headers.contains_key(FORWARDED) {
+            "Forwarded"
+        } else {
+            return;
+        };
+        {
+            let mut warned = self
+                .warned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if warned.len() >= WARNED_PEERS_MAX || !warned.insert(peer) {
+                return;
+            }
+        }
+        if self.log_addresses {
+            tracing::warn!(
+                "requests from {peer} carry {header} but that peer is not in \
+                 --trusted-proxies: every client behind it shares one rate-limit bucket; \
+                 set --trusted-proxies if it is your reverse proxy"
+            );
+        } else {
+            tracing::warn!(
+                "requests from a peer carry {header} but that peer is not in \
+                 --trusted-proxies: every client behind it shares one rate-limit bucket; \
+                 set --trusted-proxies if it is your reverse proxy (--log-client-ip \
+                 shows its address)"
+            );
+        }
     }
 
     /// The right-most address that is not a trusted proxy; the left-most address when all
@@ -290,6 +354,31 @@ mod tests {
         assert_eq!(fwd(&r, "192.0.2.7", &["for=198.51.100.1"]), ip("192.0.2.7"));
         // A v4-mapped peer is its IPv4 address.
         assert_eq!(xff(&r, "::ffff:192.0.2.7", &[]), ip("192.0.2.7"));
+    }
+
+    fn warned(r: &Resolver) -> usize {
+        r.warned.lock().unwrap().len()
+    }
+
+    #[test]
+    fn forwarding_headers_from_untrusted_peers_are_remembered_once_and_capped() {
+        let r = resolver(&["10.0.0.0/8"], ProxyHeader::XForwardedFor);
+        // Without a forwarding header, or from a trusted proxy: nothing to warn about.
+        xff(&r, "192.0.2.7", &[]);
+        xff(&r, "10.0.0.1", &["198.51.100.1"]);
+        fwd(&r, "10.0.0.1", &["for=198.51.100.1"]);
+        assert_eq!(warned(&r), 0);
+        // An untrusted peer, with either header, any number of times: once.
+        xff(&r, "192.0.2.7", &["198.51.100.1"]);
+        xff(&r, "192.0.2.7", &["198.51.100.2"]);
+        fwd(&r, "192.0.2.7", &["for=198.51.100.1"]);
+        assert_eq!(warned(&r), 1);
+        // Many peers: memory stops growing at the cap.
+        for i in 0..(WARNED_PEERS_MAX as u32 * 2) {
+            let peer = std::net::Ipv4Addr::from(0xcb00_7100 + i).to_string();
+            xff(&r, &peer, &["198.51.100.1"]);
+        }
+        assert_eq!(warned(&r), WARNED_PEERS_MAX);
     }
 
     #[test]

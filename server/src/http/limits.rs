@@ -3,11 +3,16 @@
 //!
 //! | bucket | key | counts | default |
 //! |---|---|---|---|
-//! | uploads | client | `GET /api/ws`, `POST /api/upload` | 10 at once, then one every 20 s |
+//! | uploads | client | `GET /api/ws`, `POST /api/upload` | 60 at once, then one every 2 s |
 //! | upload quota | client | bytes received, as they arrive | 10 GiB per 24 hours |
 //! | downloads | client | download pages, exists, metadata, downloads | 100 at once, then one every 0.5 s |
 //! | wrong passwords | file | wrong signatures on a password-protected file | 20 at once, then one every 30 s |
 //! | owner | client | info, params, password, delete | 60 at once, then one every 1 s |
+//!
+//! The upload default lets a person's loop or a script send a batch of 60 files at once
+//! and 30 a minute after that, while a flood of small uploads from one address gets no
+//! more than 1,800 an hour (each costs a row, a file and its metadata, which the quota
+//! does not count); the bytes of any number of uploads are bounded by the quota.
 //!
 //! The client is the address [`super::client`] finds (an IPv6 client's `/64`). The three
 //! per-client request buckets are `tower_governor` layers on their routes; over the limit

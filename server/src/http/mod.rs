@@ -57,10 +57,10 @@ pub fn router(state: AppState) -> Router {
     let c = &state.config;
     let limits = Arc::new(limits::Limits::new(&c.limits));
     let context = Context {
-        clients: Arc::new(client::Resolver::new(
-            c.trusted_proxies.clone(),
-            c.trusted_proxy_header,
-        )),
+        clients: Arc::new(
+            client::Resolver::new(c.trusted_proxies.clone(), c.trusted_proxy_header)
+                .log_addresses(c.log_client_ip),
+        ),
         limits: limits.clone(),
         log_client_ip: c.log_client_ip,
         hsts: c.base_url.starts_with("https://"),
