@@ -187,7 +187,14 @@ pub(super) async fn download(
         settled: false,
     };
     let Some(blob) = state.blobs.open(&record.file.blob_key).await? else {
-        tracing::error!("a live file has no blob");
+        // A download reserved at the file's last moment can find its blob swept: the
+        // file expired in between, a 404 like any other. Only a file still live without
+        // its blob is an error.
+        if state.meta.get(&guard.id, state.clock.now()).await?.is_some() {
+            tracing::error!("a live file has no blob");
+        } else {
+            tracing::debug!("the file expired as its download began");
+        }
         return Err(ApiError::NotFound);
     };
     let len = blob.len;
