@@ -60,8 +60,11 @@ use std::time::{Duration, Instant};
 
 use super::client::{DownloadOutcome, Share, UploadOutcome, Uploaded};
 
-/// How late after the expiry bound a download may still complete (see invariant 1).
-pub const CLOCK_TOLERANCE: Duration = Duration::from_secs(1);
+/// How late after the expiry bound a download may still complete (see invariant 1): the
+/// server's last check precedes the last chunk, which a loaded 2-core machine was seen to
+/// deliver 1.09 s later; 5 s keeps the check from failing on scheduling alone while
+/// still catching a download served whole long after its expiry.
+pub const CLOCK_TOLERANCE: Duration = Duration::from_secs(5);
 
 /// One recorded operation.
 #[derive(Debug, Clone)]
@@ -742,13 +745,13 @@ mod tests {
     fn a_download_that_ends_too_long_after_expiry_is_reported() {
         let s = Script::new();
         s.acked("a", (0, Some(900), 1_000), 5, 10_000);
-        // Begun in time, but its last byte came 1.5 s after the bound (tolerance: 1 s).
-        s.download("a", 10_000, 12_500, DownloadOutcome::Complete);
+        // Begun in time, but its last byte came 5.5 s after the bound (tolerance: 5 s).
+        s.download("a", 10_000, 16_500, DownloadOutcome::Complete);
         one_violation(&s.check(&[]), "a", "after its expiry");
         // Within the tolerance: fine.
         let s = Script::new();
         s.acked("a", (0, Some(900), 1_000), 5, 10_000);
-        s.download("a", 10_000, 11_900, DownloadOutcome::Complete);
+        s.download("a", 10_000, 15_900, DownloadOutcome::Complete);
         assert_eq!(s.check(&[]), Vec::<Violation>::new());
     }
 
