@@ -260,6 +260,17 @@ pub struct Settings {
     #[arg(long, env = "SEALDROP_ABUSE_CONTACT", value_name = "EMAIL_OR_URL")]
     pub abuse_contact: Option<String>,
 
+    /// Where to report a vulnerability: a `mailto:` or `https:` URI. When set, the server
+    /// answers `GET /.well-known/security.txt` (RFC 9116) with it [default: none, no
+    /// security.txt].
+    #[arg(long, env = "SEALDROP_SECURITY_CONTACT", value_name = "URI")]
+    pub security_contact: Option<String>,
+
+    /// The disclosure policy to name in security.txt (its `Policy:` field): an `https:`
+    /// URL [default: none].
+    #[arg(long, env = "SEALDROP_SECURITY_POLICY", value_name = "URL")]
+    pub security_policy: Option<String>,
+
     /// A text file (plain text or Markdown, at most 64 KiB of UTF-8) shown as written on
     /// the legal page (`/legal`); HTML in it is shown as text, never rendered
     /// [default: none].
@@ -404,6 +415,11 @@ pub struct Config {
     pub abuse_contact: Option<AbuseContact>,
     /// The operator's legal notice, read from `--legal-notice-file` at start.
     pub legal_notice: Option<String>,
+    /// Where to report a vulnerability (a checked `mailto:` or `https:` URI): the
+    /// `Contact:` of `/.well-known/security.txt`, which is served only when this is set.
+    pub security_contact: Option<String>,
+    /// The `Policy:` of security.txt (a checked `https:` URL).
+    pub security_policy: Option<String>,
     /// Who may upload.
     pub upload_auth: UploadAuthMode,
     /// The credentials file of `upload_auth` (users for `basic`, tokens for `token`);
@@ -600,6 +616,38 @@ impl AbuseContact {
             Self::Url(s) => s.clone(),
         }
     }
+}
+
+/// Checks a URI of security.txt (RFC 9116): an `https:` URL with a host or, when `mailto`
+/// allows it, `mailto:` and an email address; nothing that would end its line (whitespace,
+/// control characters). Returns it as it is served.
+fn security_uri(text: &str, mailto: bool) -> Option<String> {
+    if text.len() > 512
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return None;
+    }
+    let url = url::Url::parse(text).ok()?;
+    // The parser forgives `https:///host` and `https:host`: the text itself must say
+    // `https://` and a host.
+    let authority = text
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &text[8..]);
+    let valid = match url.scheme() {
+        "https" => {
+            authority.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+                && url.host_str().is_some_and(|h| !h.is_empty())
+        }
+        "mailto" if mailto => matches!(
+            AbuseContact::parse(url.path()),
+            Some(AbuseContact::Email(_))
+        ),
+        _ => false,
+    };
+    valid.then(|| url.as_str().to_owned())
 }
 
 /// Largest `--legal-notice-file`.
@@ -915,6 +963,22 @@ impl Config {
                 ))
             })?),
         };
+        let security_uri =
+            |value: Option<&str>, flag: &str, mailto: bool| match value.map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(text) => security_uri(text, mailto).map(Some).ok_or_else(|| {
+                    let wanted = if mailto {
+                        "a mailto: or https: URI like mailto:security@example.com"
+                    } else {
+                        "an https: URL like https://example.com/security-policy"
+                    };
+                    invalid(format!("{flag} {text:?} is not {wanted}"))
+                }),
+            };
+        let security_contact =
+            security_uri(s.security_contact.as_deref(), "--security-contact", true)?;
+        let security_policy =
+            security_uri(s.security_policy.as_deref(), "--security-policy", false)?;
         let legal_notice = match s.legal_notice_file {
             None => None,
             Some(path) if path.as_os_str().is_empty() => None,
@@ -989,6 +1053,8 @@ impl Config {
             web_dir,
             abuse_contact,
             legal_notice,
+            security_contact,
+            security_policy,
             upload_auth,
             upload_credentials_file,
         })
@@ -1058,6 +1124,8 @@ impl Settings {
             web_dir: self.web_dir.or(other.web_dir),
             abuse_contact: self.abuse_contact.or(other.abuse_contact),
             legal_notice_file: self.legal_notice_file.or(other.legal_notice_file),
+            security_contact: self.security_contact.or(other.security_contact),
+            security_policy: self.security_policy.or(other.security_policy),
             upload_auth: self.upload_auth.or(other.upload_auth),
             upload_users_file: self.upload_users_file.or(other.upload_users_file),
             upload_tokens_file: self.upload_tokens_file.or(other.upload_tokens_file),
@@ -1659,6 +1727,46 @@ mod tests {
     }
 
     #[test]
+    fn security_contact_and_policy() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.security_contact, c.security_policy), (None, None));
+        let c = parse(&[
+            "--security-contact",
+            " mailto:security@example.com ",
+            "--security-policy",
+            "https://example.com/security",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.security_contact.as_deref(),
+            Some("mailto:security@example.com")
+        );
+        assert_eq!(
+            c.security_policy.as_deref(),
+            Some("https://example.com/security")
+        );
+        // An https URL is served as parsed: the host lower-case, the path at least `/`.
+        let c = parse(&["--security-contact", "https://Example.com"]).unwrap();
+        assert_eq!(c.security_contact.as_deref(), Some("https://example.com/"));
+        for bad in [
+            "https://",
+            "https:///path",
+            "mailto:",
+            "mailto:a@b",
+            "tel:+15551234567",
+            "javascript:alert(1)",
+            "https://example.com/a b",
+            "https://example.com/\tx",
+            "https:example.com",
+            "https:\\\\example.com",
+            "https:///example.com",
+        ] {
+            let err = parse(&["--security-contact", bad]).unwrap_err().to_string();
+            assert!(err.starts_with("--security-contact"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn upload_auth_needs_its_file_and_checks_it_without_echoing_it() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.upload_auth, UploadAuthMode::None);
@@ -1808,6 +1916,26 @@ mod tests {
             (
                 &["--legal-notice-file", "/no/such/sealdrop/notice"][..],
                 "--legal-notice-file",
+            ),
+            (
+                &["--security-contact", "security@example.com"][..],
+                "--security-contact",
+            ),
+            (
+                &["--security-contact", "http://example.com/report"][..],
+                "--security-contact",
+            ),
+            (
+                &["--security-contact", "mailto:nobody"][..],
+                "--security-contact",
+            ),
+            (
+                &["--security-contact", "https://x.example/\nPolicy:x"][..],
+                "--security-contact",
+            ),
+            (
+                &["--security-policy", "mailto:security@example.com"][..],
+                "--security-policy",
             ),
             (&["--upload-auth", "oauth"][..], "oauth"),
             (&["--upload-auth", "token"][..], "--upload-tokens-file"),

@@ -18,6 +18,7 @@ mod metrics;
 mod report;
 mod router;
 mod scale;
+mod security_txt;
 mod sweeper;
 mod tls;
 mod upload_auth;

@@ -11,6 +11,7 @@
 //! | POST | `/api/info/ID`, `/api/params/ID`, `/api/password/ID`, `/api/delete/ID` | owner operations |
 //! | POST | `/api/report/ID` | a report by someone holding the link (see [`report`]) |
 //! | GET | `/legal` | the operator's legal notice and abuse contact, 404 when unset |
+//! | GET | `/.well-known/security.txt` | RFC 9116, with `--security-contact` (see [`security_txt`]); 404 when unset |
 //! | GET | `/config`, `/__version__`, `/__heartbeat__`, `/__lbheartbeat__` | server information |
 //! | GET, HEAD | any other path | the file of the web client at that path, else the JSON 404 |
 //!
@@ -26,6 +27,7 @@ mod legal;
 pub mod limits;
 mod owner;
 pub mod report;
+pub mod security_txt;
 mod upload;
 mod web;
 
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/delete/{id}", limits.owner(post(owner::delete)))
         .route("/api/report/{id}", limits.owner(post(report::report)))
         .route("/legal", get(legal::page))
+        .route("/.well-known/security.txt", get(security_txt::file))
         .route("/config", get(config))
         .route("/__version__", get(version))
         .route("/__heartbeat__", get(heartbeat))
