@@ -190,7 +190,12 @@ pub(super) async fn download(
         // A download reserved at the file's last moment can find its blob swept: the
         // file expired in between, a 404 like any other. Only a file still live without
         // its blob is an error.
-        if state.meta.get(&guard.id, state.clock.now()).await?.is_some() {
+        if state
+            .meta
+            .get(&guard.id, state.clock.now())
+            .await?
+            .is_some()
+        {
             tracing::error!("a live file has no blob");
         } else {
             tracing::debug!("the file expired as its download began");

@@ -617,7 +617,10 @@ mod tests {
         metrics.sweep_done(Some(&report));
         metrics.sweep_done(Some(&report));
         let text = metrics.encode().unwrap();
-        assert!(text.contains("sealdrop_sweeper_foreign_total 6\n"), "{text}");
+        assert!(
+            text.contains("sealdrop_sweeper_foreign_total 6\n"),
+            "{text}"
+        );
         assert!(
             text.contains("sealdrop_sweeper_removed_total{kind=\"orphan_blob\"} 2\n"),
             "{text}"
