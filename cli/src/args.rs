@@ -1,29 +1,72 @@
 //! The command line (clap derive). Every option has an environment variable
-//! `SEALDROP_*`; a flag on the command line beats the variable.
+//! `SEALDROP_*`; a flag on the command line beats the variable, which beats the
+//! configuration file (`config`).
 
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// The server used when neither `--host` nor `SEALDROP_HOST` names one.
 pub(crate) const DEFAULT_HOST: &str = "http://127.0.0.1:8080";
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    success (also when the reader of standard output goes away early)
-  1    usage: bad arguments, or a value the server's limits refuse
-  2    not found: the share expired, reached its download limit, was deleted or never existed
-  3    authentication: wrong or missing password or owner token, or no terminal to ask on
-  4    network or server failure
-  5    local I/O: a file cannot be read or written, or exists already (see --force)
-  6    decryption or integrity failure: the data is corrupt, truncated or tampered with,
-       or the share holds an unsafe file name; nothing is saved
-  7    rate limited: the server asks to wait longer than --max-wait (or --no-wait is set);
-       the sentence says when to try again
-  130  interrupted (Ctrl-C); temporary files are removed
+/// The exit codes, the CLI's interface to scripts (`--help`, the manual page, README).
+/// A line break continues the description.
+pub(crate) const EXIT_CODES: [(u8, &str); 9] = [
+    (
+        0,
+        "success (also when the reader of standard output goes away early)",
+    ),
+    (
+        1,
+        "usage: bad arguments, a malformed configuration file, or a value the server's\nlimits refuse",
+    ),
+    (
+        2,
+        "not found: the share expired, reached its download limit, was deleted or never existed",
+    ),
+    (
+        3,
+        "authentication: wrong or missing password or owner token, or no terminal to ask on",
+    ),
+    (4, "network or server failure"),
+    (
+        5,
+        "local I/O: a file cannot be read or written, or exists already (see --force)",
+    ),
+    (
+        6,
+        "decryption or integrity failure: the data is corrupt, truncated or tampered with,\nor the share holds an unsafe file name; nothing is saved",
+    ),
+    (
+        7,
+        "rate limited: the server asks to wait longer than --max-wait (or --no-wait is set);\nthe sentence says when to try again",
+    ),
+    (130, "interrupted (Ctrl-C); temporary files are removed"),
+];
 
-Errors are one sentence on standard error, `sealdrop: <sentence>`.";
+/// What the configuration file is, for `--help` and the manual page.
+pub(crate) const CONFIGURATION: &str = "Defaults for uploads (host, expiry, downloads, \
+    token-file, transport, qr) and the global options (history, no-history, max-wait, \
+    no-wait, no-progress) can live in a TOML file whose keys are the long option names: \
+    <user config dir>/sealdrop/config.toml (on Linux $XDG_CONFIG_HOME/sealdrop/config.toml, \
+    by default ~/.config/sealdrop/config.toml), or the file --config or SEALDROP_CONFIG \
+    names. It never holds a secret: token, password and basic-auth are refused there. \
+    Flags beat environment variables, which beat the file; sealdrop config shows the \
+    effective settings and where each comes from.";
+
+/// The end of `sealdrop --help`: the exit codes, the error format, the configuration.
+fn after_long_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, what) in EXIT_CODES {
+        let what = what.replace('\n', "\n       ");
+        text.push_str(&format!("  {code:<4} {what}\n"));
+    }
+    text.push_str("\nErrors are one sentence on standard error, `sealdrop: <sentence>`.\n");
+    text.push_str("\nConfiguration file:\n");
+    text.push_str(CONFIGURATION);
+    text
+}
 
 /// Send and receive end-to-end-encrypted files that expire.
 #[derive(Debug, Parser)]
@@ -39,7 +82,7 @@ Errors are one sentence on standard error, `sealdrop: <sentence>`.";
         Scripting: --json prints one JSON object on standard output, -q prints only the \
         link, nothing ever prompts when standard input is not a terminal, and every option \
         has an environment variable (shown in each command's --help).",
-    after_long_help = EXIT_CODES,
+    after_long_help = after_long_help(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -53,7 +96,7 @@ pub struct Cli {
 }
 
 /// Options of every command.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Print one JSON object on standard output instead of text.
     #[arg(
@@ -85,7 +128,13 @@ pub struct Global {
 
     /// The history file of shares uploaded from here
     /// [default: <user data dir>/sealdrop/history.json].
-    #[arg(long, global = true, env = "SEALDROP_HISTORY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_HISTORY",
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath
+    )]
     pub history: Option<PathBuf>,
 
     /// Do not record uploads in the history (owner commands then need --owner).
@@ -120,6 +169,26 @@ pub struct Global {
         value_parser = BoolishValueParser::new()
     )]
     pub no_wait: bool,
+
+    /// The configuration file: defaults for uploads and the options above
+    /// [default: <user config dir>/sealdrop/config.toml, when it exists].
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_CONFIG",
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Read no configuration file, not even --config's.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALDROP_NO_CONFIG",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub no_config: bool,
 }
 
 /// The subcommands.
@@ -170,6 +239,38 @@ pub enum Command {
 
     /// List the shares uploaded from this machine that still exist.
     History(HistoryArgs),
+
+    /// Show the effective settings and where each comes from (secrets masked).
+    #[command(
+        long_about = "Show the effective settings and where each comes from: a flag, \
+        an environment variable, the configuration file (with its line) or the built-in \
+        default. Flags beat environment variables, which beat the file.\n\n\
+        The upload options given here are shown as an upload with them would use them. \
+        Secrets (upload token, Basic credentials, password, owner token) are never \
+        printed, only whether they are set; the configuration file cannot hold them."
+    )]
+    Config(ConfigArgs),
+
+    /// Print the completion script of a shell on standard output.
+    #[command(
+        long_about = "Print the completion script of a shell on standard output. \
+        Save it where the shell looks for completions, for example:\n\n\
+        bash: sealdrop completions bash > ~/.local/share/bash-completion/completions/sealdrop\n\n\
+        zsh: sealdrop completions zsh > ~/.zfunc/_sealdrop (with ~/.zfunc in fpath, \
+        before compinit)\n\n\
+        fish: sealdrop completions fish > ~/.config/fish/completions/sealdrop.fish\n\n\
+        PowerShell: sealdrop completions powershell >> $PROFILE\n\n\
+        elvish: sealdrop completions elvish >> ~/.config/elvish/rc.elv"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page, or write every page (one per command) into a directory.
+    #[command(
+        long_about = "Print the manual page sealdrop(1) on standard output, or with \
+        DIR write it and one page per command (sealdrop-upload(1), ...) into DIR, as \
+        packages install them under /usr/share/man/man1."
+    )]
+    Man(ManArgs),
 }
 
 /// How an upload travels.
@@ -187,11 +288,54 @@ pub enum Transport {
 #[derive(Debug, Args)]
 pub struct UploadArgs {
     /// Files or directories to send, or - for standard input.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required = true, value_name = "FILE", value_hint = ValueHint::AnyPath)]
     pub files: Vec<PathBuf>,
 
+    /// Where and how to upload (what the configuration file can set).
+    #[command(flatten)]
+    pub settings: UploadSettings,
+
+    /// Protect the share with a password.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    /// The name recipients see [default: the file's name; `stdin` for standard input].
+    #[arg(long, env = "SEALDROP_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The upload token of a server that requires one. Prefer SEALDROP_TOKEN or
+    /// --token-file: a value on the command line is visible to other users of this machine.
+    #[arg(
+        long,
+        env = "SEALDROP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// User name and password of a server that requires HTTP Basic authentication to
+    /// upload (ffsend's --basic-auth). Prefer SEALDROP_BASIC_AUTH: a value on the command
+    /// line is visible to other users of this machine.
+    #[arg(
+        long,
+        env = "SEALDROP_BASIC_AUTH",
+        hide_env_values = true,
+        value_name = "USER:PASSWORD"
+    )]
+    pub basic_auth: Option<String>,
+}
+
+/// The upload options a configuration file can set; `sealdrop config` takes them too.
+#[derive(Debug, Args, Clone)]
+pub struct UploadSettings {
     /// The server to upload to.
-    #[arg(long, env = "SEALDROP_HOST", default_value = DEFAULT_HOST, value_name = "URL")]
+    #[arg(
+        long,
+        env = "SEALDROP_HOST",
+        default_value = DEFAULT_HOST,
+        value_name = "URL",
+        value_hint = ValueHint::Url
+    )]
     pub host: String,
 
     /// How long the share lives: 5m, 1h, 1d, 7d, or seconds [default: the server's default].
@@ -208,46 +352,48 @@ pub struct UploadArgs {
     )]
     pub downloads: Option<u32>,
 
-    /// Protect the share with a password.
-    #[command(flatten)]
-    pub password: PasswordArgs,
-
-    /// The name recipients see [default: the file's name; `stdin` for standard input].
-    #[arg(long, env = "SEALDROP_NAME", value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// Also print the link as a QR code (on standard error).
-    #[arg(long, env = "SEALDROP_QR", value_parser = BoolishValueParser::new())]
-    pub qr: bool,
+    /// Read the upload token from the first line of FILE (a token given by --token or
+    /// SEALDROP_TOKEN is used instead of a token-file from the configuration file).
+    #[arg(
+        long,
+        env = "SEALDROP_TOKEN_FILE",
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath
+    )]
+    pub token_file: Option<PathBuf>,
 
     /// How to upload.
     #[arg(long, env = "SEALDROP_TRANSPORT", value_enum, default_value_t = Transport::Auto)]
     pub transport: Transport,
 
-    /// The upload token of a server that requires one. Prefer SEALDROP_TOKEN or
-    /// --token-file: a value on the command line is visible to other users of this machine.
-    #[arg(
-        long,
-        env = "SEALDROP_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
+    /// Also print the link as a QR code (on standard error).
+    #[arg(long, env = "SEALDROP_QR", value_parser = BoolishValueParser::new())]
+    pub qr: bool,
+}
 
-    /// Read the upload token from the first line of FILE.
-    #[arg(long, env = "SEALDROP_TOKEN_FILE", value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
+/// `sealdrop config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The upload settings, to show what an upload with these options would use.
+    #[command(flatten)]
+    pub settings: UploadSettings,
+}
 
-    /// User name and password of a server that requires HTTP Basic authentication to
-    /// upload (ffsend's --basic-auth). Prefer SEALDROP_BASIC_AUTH: a value on the command
-    /// line is visible to other users of this machine.
-    #[arg(
-        long,
-        env = "SEALDROP_BASIC_AUTH",
-        hide_env_values = true,
-        value_name = "USER:PASSWORD"
-    )]
-    pub basic_auth: Option<String>,
+/// `sealdrop completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `sealdrop man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sealdrop.1 and one page per command into this directory (created if need
+    /// be) instead of printing sealdrop.1.
+    #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
 }
 
 /// The password options.
@@ -271,6 +417,7 @@ pub struct PasswordArgs {
         long,
         env = "SEALDROP_PASSWORD_FILE",
         value_name = "FILE",
+        value_hint = ValueHint::FilePath,
         conflicts_with = "password"
     )]
     pub password_file: Option<PathBuf>,
@@ -285,7 +432,13 @@ pub struct DownloadArgs {
 
     /// Where to write: a file, a directory, or - for standard output
     /// [default: the original name in the current directory].
-    #[arg(short, long, env = "SEALDROP_OUTPUT", value_name = "PATH")]
+    #[arg(
+        short,
+        long,
+        env = "SEALDROP_OUTPUT",
+        value_name = "PATH",
+        value_hint = ValueHint::AnyPath
+    )]
     pub output: Option<PathBuf>,
 
     /// Overwrite existing files.

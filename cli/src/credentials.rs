@@ -36,7 +36,7 @@ pub(crate) struct Given {
 impl Given {
     /// Reads `--token`, `--token-file` and `--basic-auth`.
     pub(crate) fn from_args(args: &UploadArgs) -> Result<Self> {
-        let token = match (&args.token_file, &args.token) {
+        let token = match (&args.settings.token_file, &args.token) {
             (Some(path), _) => Some(read_token_file(path)?),
             (None, Some(token)) => Some(Zeroizing::new(token.trim().to_owned())),
             (None, None) => None,

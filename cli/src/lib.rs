@@ -2,12 +2,16 @@
 //! expiring files over the Firefox Send v3 protocol, against sealdrop-server or any Send
 //! v3 server.
 //!
-//! The binary (`main.rs`) parses the command line and calls [`run`], which returns an
-//! [`Error`] whose [`Kind`] is the exit code. Everything else is private.
+//! The binary (`main.rs`) parses the command line and calls [`run`] with it, which reads
+//! the configuration file and returns an [`Error`] whose [`Kind`] is the exit code.
+//! Everything else is private.
 //!
 //! # Layout
 //!
 //! - `args`: the command line (clap derive), every option with its `SEALDROP_*` variable.
+//! - `config`: the configuration file under the environment and the flags, and where each
+//!   setting comes from (`sealdrop config`).
+//! - `docs`: shell completions and manual pages from the clap definition.
 //! - `cmd/`: one file per subcommand, and the shared link and owner-token resolution.
 //! - `client`: HTTP (reqwest) and WebSocket (tokio-tungstenite) speaking Send v3.
 //! - `source`: what an upload reads (files, directories, stdin) and its encryption into
@@ -23,7 +27,9 @@
 mod args;
 mod client;
 mod cmd;
+mod config;
 mod credentials;
+mod docs;
 mod error;
 mod history;
 mod output;
@@ -35,9 +41,19 @@ mod source;
 pub use args::Cli;
 pub use error::{Error, Kind};
 
-/// Runs a parsed command line to completion on its own runtime. Ctrl-C stops it cleanly:
-/// temporary files are removed and [`Kind::Interrupted`] is returned.
-pub fn run(cli: Cli) -> Result<(), Error> {
+/// Runs a parsed command line to completion on its own runtime, with the configuration
+/// file under the flags and environment variables `matches` says were given (`cli` is
+/// parsed from `matches`). Ctrl-C stops it cleanly: temporary files are removed and
+/// [`Kind::Interrupted`] is returned.
+pub fn run(mut cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
+    // Completions and manual pages are the same whatever the configuration says (and
+    // work when it is broken).
+    match &cli.command {
+        args::Command::Completions(args) => return docs::completions(args.shell),
+        args::Command::Man(args) => return docs::man(args.dir.as_deref()),
+        _ => {}
+    }
+    let provenance = config::layer(&mut cli, matches)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -45,7 +61,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         .map_err(|e| Error::io("cannot start the async runtime", &e))?;
     let result = runtime.block_on(async {
         tokio::select! {
-            result = cmd::dispatch(cli) => result,
+            result = cmd::dispatch(cli, &provenance) => result,
             _ = tokio::signal::ctrl_c() => Err(Error::new(Kind::Interrupted, "interrupted")),
         }
     });

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use sealdrop::{Cli, Kind};
 
 fn main() -> ExitCode {
@@ -14,8 +14,11 @@ fn main() -> ExitCode {
             "sealdrop: internal error (please report it): {info}"
         );
     }));
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             // Help and version go to standard output with exit code 0; usage errors keep
             // clap's message with its hints, and exit code 1.
@@ -27,7 +30,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match sealdrop::run(cli) {
+    match sealdrop::run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == Kind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,12 +1,14 @@
 //! `sealdrop-server`: parse the configuration, set up logs, bind, open the stores, run;
 //! or run an `admin` command on the configured stores, or a `healthcheck` of the running
-//! server. A failed start logs one sentence and exits with the code of
-//! [`sealdrop_server::startup`].
+//! server; or print the manual pages (`man`, which needs no configuration). A failed start
+//! logs one sentence and exits with the code of [`sealdrop_server::startup`].
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use sealdrop_server::config::{Args, Command, Config, LogFormat};
 use sealdrop_server::startup::{EXIT_CONFIG, EXIT_FAILURE, EXIT_STORE};
 use tracing_subscriber::Layer;
@@ -16,7 +18,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let matches = command().get_matches();
+    if let Some(("man", man_args)) = matches.subcommand() {
+        return man(man_args.get_one::<PathBuf>("dir").map(PathBuf::as_path));
+    }
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let command = args.command.take();
     let config = match Config::load(args) {
         Ok(config) => config,
@@ -47,6 +53,52 @@ async fn main() -> ExitCode {
             tracing::debug!("the start failed: {e:#}");
             tracing::error!("{e}");
             ExitCode::from(code)
+        }
+    }
+}
+
+/// The command line: the configuration's [`Args`], and `man`, which is answered before
+/// any configuration is read (a packager runs it where no configuration exists).
+fn command() -> clap::Command {
+    let man = clap::Command::new("man")
+        .about("Print the manual page, or write every page (one per command) into a directory")
+        .long_about(
+            "Print the manual page sealdrop-server(1) on standard output, or with DIR \
+             write it and one page per command (sealdrop-server-admin(1), ...) into DIR, \
+             as packages install them under /usr/share/man/man1.",
+        )
+        .arg(
+            clap::Arg::new("dir")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .value_hint(clap::ValueHint::DirPath)
+                .help("Write every page into this directory (created if need be)"),
+        );
+    Args::command().subcommand(man)
+}
+
+/// `sealdrop-server man [DIR]`.
+fn man(dir: Option<&Path>) -> ExitCode {
+    let written = match dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command().disable_help_subcommand(true))
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().lock().write_all(&page))
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(command(), dir))
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr, reason = "the one line a failed command prints")]
+            {
+                eprintln!("sealdrop-server: cannot write the manual pages: {e}");
+            }
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }

@@ -430,6 +430,14 @@ impl Cmd {
         cmd
     }
 
+    /// The real `sealdrop` with `args`, in a clean environment and no sandbox (for
+    /// commands that need neither a server nor a configuration, like `completions`).
+    pub fn sealdrop(args: &[&str]) -> Self {
+        let mut cmd = Self::new(&bin("sealdrop"), format!("sealdrop {}", args.join(" ")));
+        cmd.command.args(args);
+        cmd
+    }
+
     /// Sets an environment variable.
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.command.env(key, value);
@@ -572,8 +580,15 @@ impl Sandbox {
             .unwrap_or(serde_json::Value::Null)
     }
 
+    /// The configuration file the CLI reads here by default (there is none until a test
+    /// writes it).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("home/.config/sealdrop/config.toml")
+    }
+
     /// The real `sealdrop` with `args`, in the working directory, uploading to the
-    /// sandbox's server, with the history inside the sandbox.
+    /// sandbox's server, with the history and the configuration directory inside the
+    /// sandbox.
     pub fn sealdrop(&self, args: &[&str]) -> Cmd {
         let mut cmd = Cmd::new(&bin("sealdrop"), format!("sealdrop {}", args.join(" ")));
         let home = self.dir.path().join("home");
@@ -583,7 +598,8 @@ impl Sandbox {
             .env("SEALDROP_HOST", &self.host)
             .env("SEALDROP_HISTORY", self.history_path())
             .env("HOME", &home)
-            .env("XDG_DATA_HOME", home.join(".local/share"));
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CONFIG_HOME", home.join(".config"));
         cmd
     }
 

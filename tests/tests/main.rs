@@ -5,6 +5,7 @@
 //! Build the binaries first: `cargo build --workspace --bins` (scripts/test does).
 
 mod campaign;
+mod conventions;
 mod ffsend;
 mod infra;
 mod lifecycle;

@@ -1,6 +1,7 @@
 //! The subcommands, one file each, and what they share: the context (printer, client,
 //! history location) and the resolution of a link or id to a share and its owner token.
 
+mod config;
 mod delete;
 mod download;
 mod exists;
@@ -17,6 +18,7 @@ use sealdrop_protocol::{Secret, api::ConfigResponse};
 
 use crate::args::{Cli, Command, OwnerArgs};
 use crate::client::Client;
+use crate::config::Provenance;
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::output::{Output, format_duration};
@@ -54,13 +56,13 @@ impl Ctx {
     }
 }
 
-/// Runs the command line.
-pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
+/// Runs the command line, whose settings come from `provenance`.
+pub(crate) async fn dispatch(cli: Cli, provenance: &Provenance) -> Result<()> {
     let g = cli.global;
     let ctx = Ctx {
         out: Output::new(g.json, g.quiet, g.no_progress),
         client: Client::new(Patience::new(g.max_wait, g.no_wait, g.quiet))?,
-        history_path: g.history.or_else(crate::history::default_path),
+        history_path: g.history.clone().or_else(crate::history::default_path),
         record: !g.no_history,
     };
     match cli.command {
@@ -72,6 +74,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         Command::Params(args) => params::run(&ctx, args).await,
         Command::Password(args) => password::run(&ctx, args).await,
         Command::History(args) => history::run(&ctx, args).await,
+        Command::Config(args) => config::run(&ctx, &g, &args, provenance),
+        // `run` answers these before reading any configuration.
+        Command::Completions(args) => crate::docs::completions(args.shell),
+        Command::Man(args) => crate::docs::man(args.dir.as_deref()),
     }
 }
 

@@ -24,10 +24,10 @@ const FALLBACK_EXPIRY: u64 = 86400;
 const FALLBACK_DOWNLOADS: u32 = 1;
 
 pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
-    let base = canonical_base(&args.host).map_err(|_| {
+    let base = canonical_base(&args.settings.host).map_err(|_| {
         Error::usage(format!(
             "--host {} is not a server address like https://send.example.com",
-            printable(&args.host)
+            printable(&args.settings.host)
         ))
     })?;
     let client = &ctx.client;
@@ -36,10 +36,12 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
     let auth_mode = config.as_ref().map(|c| c.upload_auth);
     let credentials = given.choose(auth_mode)?;
     let expiry = args
+        .settings
         .expiry
         .or(config.as_ref().map(|c| c.defaults.EXPIRE_SECONDS))
         .unwrap_or(FALLBACK_EXPIRY);
     let downloads = args
+        .settings
         .downloads
         .or(config.as_ref().map(|c| c.defaults.DOWNLOADS))
         .unwrap_or(FALLBACK_DOWNLOADS);
@@ -93,7 +95,7 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
     let answer = client
         .upload(
             &base,
-            args.transport,
+            args.settings.transport,
             &request,
             encrypted_len,
             credentials.as_ref(),
@@ -191,7 +193,7 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
             ctx.out.stdout(&text)?;
         }
     }
-    if args.qr
+    if args.settings.qr
         && let Some(code) = qr_code(full_link.as_str())
     {
         use std::io::Write;
