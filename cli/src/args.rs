@@ -303,6 +303,16 @@ pub struct UploadArgs {
     #[arg(long, env = "SEALDROP_NAME", value_name = "NAME")]
     pub name: Option<String>,
 
+    /// Also put the link on the clipboard, where there is one (a desktop session); else
+    /// a note on standard error says so and the upload still succeeds.
+    #[arg(long, env = "SEALDROP_COPY", value_parser = BoolishValueParser::new())]
+    pub copy: bool,
+
+    /// Also open the link with the system's opener (the web browser), where there is a
+    /// desktop session; else a note on standard error says so.
+    #[arg(long, env = "SEALDROP_OPEN", value_parser = BoolishValueParser::new())]
+    pub open: bool,
+
     /// The upload token of a server that requires one. Prefer SEALDROP_TOKEN or
     /// --token-file: a value on the command line is visible to other users of this machine.
     #[arg(
@@ -444,6 +454,12 @@ pub struct DownloadArgs {
     /// Overwrite existing files.
     #[arg(short, long, env = "SEALDROP_FORCE", value_parser = BoolishValueParser::new())]
     pub force: bool,
+
+    /// Open what was received with the system's opener, where there is a desktop
+    /// session: the file, or the directory of several files. A file of a type that runs
+    /// code when opened (.exe, .sh, .desktop, .jar, ...) is not opened: its directory is.
+    #[arg(long, env = "SEALDROP_OPEN", value_parser = BoolishValueParser::new())]
+    pub open: bool,
 
     /// The share's password, if it has one.
     #[command(flatten)]

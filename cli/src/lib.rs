@@ -12,6 +12,7 @@
 //! - `config`: the configuration file under the environment and the flags, and where each
 //!   setting comes from (`sealdrop config`).
 //! - `docs`: shell completions and manual pages from the clap definition.
+//! - `desktop`: `--copy` and `--open`, the clipboard and the system's opener.
 //! - `cmd/`: one file per subcommand, and the shared link and owner-token resolution.
 //! - `client`: HTTP (reqwest) and WebSocket (tokio-tungstenite) speaking Send v3.
 //! - `source`: what an upload reads (files, directories, stdin) and its encryption into
@@ -29,6 +30,7 @@ mod client;
 mod cmd;
 mod config;
 mod credentials;
+mod desktop;
 mod docs;
 mod error;
 mod history;
@@ -40,6 +42,14 @@ mod source;
 
 pub use args::Cli;
 pub use error::{Error, Kind};
+
+/// The background processes the CLI starts itself, which are not commands of its
+/// interface (so not in `--help`, completions or manual pages): `main` calls this with
+/// the process's arguments before parsing them; `None` means an ordinary command line.
+/// Today the one such process is `upload --copy`'s clipboard holder on X11.
+pub fn helper_process(args: &[std::ffi::OsString]) -> Option<Result<(), Error>> {
+    desktop::helper_process(args)
+}
 
 /// Runs a parsed command line to completion on its own runtime, with the configuration
 /// file under the flags and environment variables `matches` says were given (`cli` is

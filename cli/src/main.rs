@@ -14,8 +14,15 @@ fn main() -> ExitCode {
             "sealdrop: internal error (please report it): {info}"
         );
     }));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(result) = sealdrop::helper_process(&args) {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => ExitCode::from(e.kind().exit_code()),
+        };
+    }
     let parsed = Cli::command()
-        .try_get_matches()
+        .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
     let (cli, matches) = match parsed {
         Ok(parsed) => parsed,

@@ -67,6 +67,14 @@ impl Output {
         }
     }
 
+    /// A note on standard error, `sealdrop: <text>` (not in quiet mode): something
+    /// optional that could not be done, like `--copy` without a clipboard.
+    pub(crate) fn note(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            let _ = writeln!(std::io::stderr().lock(), "sealdrop: {text}");
+        }
+    }
+
     /// A progress bar of `len` bytes on standard error, or a hidden one when standard
     /// error is not a terminal or progress is off.
     pub(crate) fn progress(&self, len: u64, verb: &str) -> ProgressBar {

@@ -3,7 +3,10 @@
 //! warning, `scripts/dist-assets` (what a package installs), and the CLI's configuration
 //! file: flags beat the environment, which beats the file, which beats the defaults;
 //! `sealdrop config` says where each setting comes from and never prints a secret; a
-//! malformed file is one sentence with its line and exit code 1.
+//! malformed file is one sentence with its line and exit code 1. `--copy` keeps the link
+//! on a real X11 clipboard (Xvfb, read back with xclip) after sealdrop exits, `--open`
+//! calls the system's opener (a recording stand-in for xdg-open), and both say so in one
+//! note where there is no desktop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -518,5 +521,270 @@ fn a_malformed_configuration_is_one_sentence_with_the_file_the_line_and_exit_1()
     assert!(
         out.stdout_text()
             .starts_with(&format!("configuration file: {file} (there is none)\n"))
+    );
+}
+
+// ---- --copy and --open ----
+
+/// `cmd` without a desktop session.
+fn headless(cmd: Cmd) -> Cmd {
+    cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY")
+}
+
+const NO_CLIPBOARD: &str = "sealdrop: the link was not copied: there is no clipboard here (no X11 display: DISPLAY is not set)\n";
+const NO_DESKTOP: &str =
+    "was not opened: there is no desktop session here (DISPLAY and WAYLAND_DISPLAY are not set)\n";
+
+#[test]
+fn copy_and_open_without_a_desktop_say_so_in_one_note_each_and_succeed() {
+    let server = Server::start();
+    let sb = Sandbox::new(&server);
+    sb.write("f.txt", b"hello");
+    let out = headless(sb.sealdrop(&["upload", "--copy", "--open", "f.txt"])).run();
+    out.success();
+    assert!(
+        out.stdout_text()
+            .starts_with(&format!("{}/download/", server.base))
+    );
+    assert_eq!(
+        out.stderr,
+        format!("{NO_CLIPBOARD}sealdrop: the link {NO_DESKTOP}")
+    );
+    // -q keeps standard error for errors.
+    let out = headless(sb.sealdrop(&["upload", "-q", "--copy", "f.txt"]))
+        .env("SEALDROP_OPEN", "1")
+        .run();
+    out.success();
+    assert_eq!(out.stderr, "");
+    let link = out.stdout_text().trim().to_owned();
+
+    let out = headless(sb.sealdrop(&["download", "--open", &link, "-o", "g.txt"])).run();
+    out.success();
+    assert_eq!(out.stderr, format!("sealdrop: g.txt {NO_DESKTOP}"));
+    assert_eq!(sb.read("g.txt"), b"hello");
+    let link = sb.upload(&["f.txt"]);
+    let out = headless(sb.sealdrop(&["download", "--open", &link, "-o", "-"])).run();
+    out.success();
+    assert_eq!(out.stdout, b"hello");
+    assert_eq!(
+        out.stderr,
+        "sealdrop: nothing was opened: the download went to standard output\n"
+    );
+}
+
+/// A fake system opener first on the PATH: it records its arguments in `log`, one call
+/// a line.
+fn fake_opener(dir: &Path, log: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("xdg-open");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The calls of the fake opener once there are `n` (it runs detached).
+fn opened(log: &Path, n: usize) -> Vec<String> {
+    sealdrop_testkit::wait::until(
+        &format!("{n} calls of the opener"),
+        sealdrop_testkit::wait::EVENTUALLY,
+        || {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            (lines.len() >= n).then_some(lines)
+        },
+    )
+}
+
+#[test]
+fn open_hands_the_link_or_the_received_file_to_the_system_opener() {
+    let server = Server::start();
+    let sb = Sandbox::new(&server);
+    let tools = tempfile::tempdir().unwrap();
+    let log = tools.path().join("opened");
+    let path = fake_opener(tools.path(), &log);
+    sb.write("f.txt", b"hello");
+    sb.write("install.sh", b"echo pwned\n");
+    let desktop = |cmd: Cmd| {
+        cmd.env("PATH", &path)
+            .env("DISPLAY", ":999")
+            .env_remove("WAYLAND_DISPLAY")
+    };
+
+    let out = desktop(sb.sealdrop(&["upload", "-q", "--open", "f.txt"])).run();
+    out.success();
+    assert_eq!(out.stderr, "");
+    let link = out.stdout_text().trim().to_owned();
+    assert_eq!(opened(&log, 1), [link.as_str()]);
+
+    let out = desktop(sb.sealdrop(&["download", "--open", &link, "-o", "got/g.txt"])).run();
+    out.success();
+    assert_eq!(out.stderr, "");
+    assert_eq!(opened(&log, 2)[1], "got/g.txt");
+
+    // A file that may run code when opened: its folder is opened, and a note says why.
+    let link = sb.upload(&["install.sh"]);
+    let out = desktop(sb.sealdrop(&["download", "--open", &link, "-o", "got/"])).run();
+    out.success();
+    assert_eq!(
+        out.stderr,
+        "sealdrop: got/install.sh was not opened, since opening a file of its type may run it: its folder is opened instead\n"
+    );
+    assert_eq!(opened(&log, 3)[2], "got");
+}
+
+/// A private X server (Xvfb) on a display it picks; killed on drop.
+struct Xvfb {
+    child: std::process::Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                "320x240x24",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        // Xvfb writes its display number once it accepts connections.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb did not start");
+        Self {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `sealdrop __hold-clipboard` processes serving `display`.
+fn holders(display: &str) -> Vec<u32> {
+    let sealdrop = bin("sealdrop");
+    let want_env = format!("DISPLAY={display}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args.first().copied() != Some(sealdrop.as_os_str().as_encoded_bytes())
+            || args.get(1).copied() != Some(b"__hold-clipboard".as_slice())
+        {
+            continue;
+        }
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if environ.split(|&b| b == 0).any(|v| v == want_env.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// What `xclip -o` reads from the clipboard of `display`.
+fn clipboard(display: &str) -> String {
+    let out = Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .env("DISPLAY", display)
+        .output()
+        .expect("run xclip");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn copy_keeps_the_link_on_an_x11_clipboard_until_another_program_takes_it() {
+    if !installed("Xvfb") || !installed("xclip") {
+        eprintln!("Xvfb or xclip is not installed (scripts/test installs them): skipped");
+        return;
+    }
+    let server = Server::start();
+    let sb = Sandbox::new(&server);
+    sb.write("f.txt", b"hello");
+    let x = Xvfb::start();
+    let copy = || {
+        let out = sb
+            .sealdrop(&["upload", "-q", "--copy", "f.txt"])
+            .env("DISPLAY", &x.display)
+            .run();
+        out.success();
+        assert_eq!(out.stderr, "");
+        out.stdout_text().trim().to_owned()
+    };
+
+    // sealdrop has exited; its holder serves the link to other programs, and never had
+    // it on its command line.
+    let link = copy();
+    assert_eq!(clipboard(&x.display), link);
+    let pids = holders(&x.display);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids[0])).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(&link));
+
+    // Another program takes the clipboard: the holder ends.
+    let mut xclip = Command::new("xclip")
+        .args(["-selection", "clipboard"])
+        .env("DISPLAY", &x.display)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        xclip
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"something else")
+            .unwrap();
+    }
+    let _ = xclip.wait();
+    sealdrop_testkit::wait::until(
+        "the holder to end once the clipboard is taken",
+        sealdrop_testkit::wait::EVENTUALLY,
+        || holders(&x.display).is_empty(),
+    );
+    assert_eq!(clipboard(&x.display), "something else");
+
+    // The X server goes away: the holder ends too.
+    let link = copy();
+    assert_eq!(clipboard(&x.display), link);
+    assert_eq!(holders(&x.display).len(), 1);
+    let display = x.display.clone();
+    drop(x);
+    sealdrop_testkit::wait::until(
+        "the holder to end with its X server",
+        sealdrop_testkit::wait::EVENTUALLY,
+        || holders(&display).is_empty(),
     );
 }

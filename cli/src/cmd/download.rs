@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use super::{Ctx, resolve};
 use crate::args::DownloadArgs;
 use crate::client::IDLE_TIMEOUT;
+use crate::desktop;
 use crate::error::{Error, Result};
 use crate::output::{Mode, format_size, printable};
 use crate::password;
@@ -94,6 +95,18 @@ pub(super) async fn run(ctx: &Ctx, args: DownloadArgs) -> Result<()> {
         .map_err(|_| Error::local("the download's writer stopped unexpectedly"))?;
     received?;
     let written = written?;
+    let to_open = if args.open {
+        let paths: Vec<_> = written.iter().map(|(path, _)| path.clone()).collect();
+        if to_stdout {
+            ctx.out
+                .note("nothing was opened: the download went to standard output");
+            None
+        } else {
+            desktop::what_to_open(&paths)
+        }
+    } else {
+        None
+    };
 
     match ctx.out.mode {
         Mode::Quiet => {}
@@ -122,6 +135,20 @@ pub(super) async fn run(ctx: &Ctx, args: DownloadArgs) -> Result<()> {
                 ));
             }
             ctx.out.stdout(&text)?;
+        }
+    }
+    if let Some(target) = to_open {
+        if let [(file, _)] = written.as_slice()
+            && *file != target
+        {
+            ctx.out.note(&format!(
+                "{} was not opened, since opening a file of its type may run it: its folder is opened instead",
+                printable(&file.display().to_string())
+            ));
+        }
+        let what = printable(&target.display().to_string());
+        if let Err(note) = desktop::open(target.as_os_str(), &what) {
+            ctx.out.note(&note);
         }
     }
     Ok(())

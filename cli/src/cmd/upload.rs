@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{Ctx, check_downloads, check_expiry};
 use crate::args::UploadArgs;
 use crate::credentials::Given;
+use crate::desktop;
 use crate::error::{Error, Kind, Result};
 use crate::history::Entry;
 use crate::output::{
@@ -198,6 +199,16 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
     {
         use std::io::Write;
         let _ = writeln!(std::io::stderr().lock(), "{code}");
+    }
+    if args.copy
+        && let Err(note) = desktop::copy(full_link.as_str(), expiry)
+    {
+        ctx.out.note(&note);
+    }
+    if args.open
+        && let Err(note) = desktop::open(full_link.as_str().as_ref(), "the link")
+    {
+        ctx.out.note(&note);
     }
     Ok(())
 }
