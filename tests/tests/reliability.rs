@@ -1404,6 +1404,11 @@ fn raw_upload_sentence(port: u16) -> String {
 /// Seconds since the soak began, and each instance's RSS then (MiB).
 type RssSample = (Duration, Vec<u64>);
 
+/// The most an instance may hold during the soak (debug build): 64 uploads in flight with
+/// their part buffers (8 MiB on S3) or WebSocket messages (up to 4 MiB), and 256
+/// downloads; the soak's samples stay near 100 MiB.
+const SOAK_PEAK_MIB: u64 = 384;
+
 fn soak(backend: Backend) {
     let _heavy = serial();
     let started = Instant::now();
@@ -1522,23 +1527,30 @@ fn soak(backend: Backend) {
         "operations without an answer: {:?}",
         history.tally()
     );
-    // Flat memory: the second half peaks no higher than the first, with a margin.
+    // Flat memory: no growth with the work done, and a bounded peak. A leak raises the
+    // typical level as operations pile up, so the median of the last quarter is compared
+    // with the median of the second (the first is the warm-up: pools, buffers, the
+    // allocator's arenas). Peaks are not compared with each other: a few of the 8 MiB
+    // uploads arriving at once lift one sample by tens of MiB and it falls back (seen:
+    // 86 → 125 → 97 MiB within 4 s), which says nothing about growth.
     let samples = samples.lock().unwrap().clone();
-    let half = samples.len() / 2;
+    let quarter = samples.len() / 4;
+    let median = |range: &[RssSample], node: usize| {
+        let mut values: Vec<u64> = range.iter().map(|(_, r)| r[node]).collect();
+        values.sort_unstable();
+        values.get(values.len() / 2).copied().unwrap_or(0)
+    };
     for node in 0..cluster.nodes.len() {
-        let first = samples[..half]
-            .iter()
-            .map(|(_, r)| r[node])
-            .max()
-            .unwrap_or(0);
-        let second = samples[half..]
-            .iter()
-            .map(|(_, r)| r[node])
-            .max()
-            .unwrap_or(0);
+        let early = median(&samples[quarter..2 * quarter], node);
+        let late = median(&samples[3 * quarter..], node);
         assert!(
-            second <= first + first / 4 + 16,
-            "instance {node}'s RSS grew from {first} MiB to {second} MiB: {samples:?}"
+            late <= early + early / 4 + 16,
+            "instance {node}'s typical RSS grew from {early} MiB to {late} MiB: {samples:?}"
+        );
+        let peak = samples.iter().map(|(_, r)| r[node]).max().unwrap_or(0);
+        assert!(
+            peak <= SOAK_PEAK_MIB,
+            "instance {node}'s RSS peaked at {peak} MiB: {samples:?}"
         );
     }
     let tally = history.tally();
