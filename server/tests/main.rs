@@ -11,6 +11,7 @@ mod bad_input;
 mod conn;
 mod headers;
 mod healthcheck;
+mod http_close;
 mod infra;
 mod lifecycle;
 mod limits;

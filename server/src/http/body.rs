@@ -6,8 +6,16 @@
 //! [`PacedBody`] that fails when the client sends nothing for `upload_idle_timeout`, or
 //! when, after `min_upload_rate_grace`, its average rate is below `min_upload_rate`.
 //! WebSocket uploads use the same [`Pace`] on their messages.
+//!
+//! An upload refused before its body was read in full (429 from the rate limiter, 413,
+//! 401, 507…) gets a lingering close ([`linger`]): the rest of the body is read and
+//! discarded in the background, within [`LINGER_FOR`] and [`LINGER_BYTES`], while the
+//! answer goes out. Without it the connection closes with the client's data unread, the
+//! kernel answers that data with a reset, and a client still sending sees "broken pipe"
+//! or "connection reset" instead of the answer (a `Retry-After` it would have honoured).
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
@@ -26,6 +35,15 @@ use crate::state::AppState;
 
 /// Largest body of a request that is not an upload (owner operations and other JSON).
 pub(super) const SMALL_BODY_LIMIT: usize = 16 * 1024;
+
+/// How long the server goes on reading a refused upload after its answer (the WebSocket's
+/// lingering close and [`linger`]).
+pub(crate) const LINGER_FOR: Duration = Duration::from_secs(10);
+
+/// How many bytes of a refused upload the server reads and discards after its answer.
+/// More than the socket buffers and data in flight of a client that reads while it sends,
+/// and the rest of any refused file up to that size for one that reads only at the end.
+pub(crate) const LINGER_BYTES: u64 = 32 << 20;
 
 /// Why a body was cut off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -185,16 +203,82 @@ pub(super) async fn guard(State(state): State<AppState>, req: Request, next: Nex
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let (parts, body) = req.into_parts();
+    let body = PacedBody::new(body, &state.config);
     if declared.is_some_and(|len| len > limit) {
-        let error = if upload {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BodyTooLarge
-        };
-        return error.into_response();
+        if !upload {
+            return ApiError::BodyTooLarge.into_response();
+        }
+        tokio::spawn(linger(body));
+        return ApiError::PayloadTooLarge.into_response();
     }
-    next.run(req.map(|body| Body::new(PacedBody::new(body, &state.config))))
-        .await
+    if !upload {
+        return next.run(Request::from_parts(parts, Body::new(body))).await;
+    }
+    let held = Arc::new(Mutex::new(Some(body)));
+    let lent = Lent(held.clone());
+    let response = next.run(Request::from_parts(parts, Body::new(lent))).await;
+    let rest = held.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(rest) = rest
+        && !response.status().is_success()
+        && !rest.is_end_stream()
+    {
+        tokio::spawn(linger(rest));
+    }
+    response
+}
+
+/// An upload's body lent to its handler: the middleware keeps it too, to drain what the
+/// handler left unread once the answer is decided.
+struct Lent(Arc<Mutex<Option<PacedBody>>>);
+
+impl HttpBody for Lent {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        // Never contended: the middleware takes the body back only after the handler ended.
+        let mut body = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match body.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let body = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        body.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let body = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        body.as_ref().map(HttpBody::size_hint).unwrap_or_default()
+    }
+}
+
+/// The lingering close of an upload answered before its body's end: reads and discards
+/// the rest until its end, a read error (the pace rules still apply), [`LINGER_FOR`] or
+/// [`LINGER_BYTES`], whichever comes first; only then is the body dropped and the
+/// connection allowed to close. The bytes are never stored nor counted.
+async fn linger(body: PacedBody) {
+    let deadline = Instant::now() + LINGER_FOR;
+    let mut data = Body::new(body).into_data_stream();
+    let mut drained: u64 = 0;
+    let end = loop {
+        match tokio::time::timeout_at(deadline, data.next()).await {
+            Err(_) => break "timeout",
+            Ok(None) => break "end of body",
+            Ok(Some(Err(_))) => break "read error",
+            Ok(Some(Ok(bytes))) => drained = drained.saturating_add(bytes.len() as u64),
+        }
+        if drained > LINGER_BYTES {
+            break "byte limit";
+        }
+    };
+    tracing::debug!(drained, end, "refused upload drained");
 }
 
 /// The pace failure behind a body error, if that is what it is.

@@ -39,7 +39,7 @@ use sealdrop_protocol::auth::{self, OwnerToken, b64u};
 use sealdrop_protocol::ece;
 use tracing::Instrument;
 
-use super::body::{Pace, client_gone, read_error};
+use super::body::{LINGER_BYTES, LINGER_FOR, Pace, client_gone, read_error};
 use super::client::ClientIp;
 use super::limits::Limits;
 use super::nonce_header;
@@ -344,13 +344,6 @@ pub(super) async fn websocket(
             drop(running);
         })
 }
-
-/// How long the server goes on reading after its answer and close frame (see [`linger`]).
-const LINGER_FOR: Duration = Duration::from_secs(10);
-
-/// How many bytes the server reads and discards after its answer and close frame (see
-/// [`linger`]).
-const LINGER_BYTES: u64 = 32 << 20;
 
 async fn ws_session(mut socket: WebSocket, state: AppState, gate: Gate, quota: Quota) {
     let status = match ws_upload(&mut socket, &state, gate, quota).await {
