@@ -649,12 +649,8 @@ fn nonce_of(headers: &HeaderMap) -> Result<Vec<u8>> {
         .get(WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())
         .context("the answer has no WWW-Authenticate nonce")?;
-    let nonce = value
-        .trim()
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(auth::SCHEME))
-        .map(|(_, nonce)| nonce)
-        .with_context(|| format!("WWW-Authenticate is not send-v1: {value:?}"))?;
+    let nonce = auth::parse_challenge(value)
+        .with_context(|| format!("WWW-Authenticate is not a send-v1 challenge: {value:?}"))?;
     auth::b64u::decode_lenient(nonce).context("the nonce is not base64")
 }
 

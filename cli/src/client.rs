@@ -698,11 +698,7 @@ fn upload_status_error(status: u16, base: &str) -> Error {
 /// The nonce of a `WWW-Authenticate: send-v1 <nonce>` header.
 fn nonce_of(resp: &Response) -> Option<String> {
     let value = resp.headers().get(WWW_AUTHENTICATE)?.to_str().ok()?;
-    let (scheme, nonce) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case(auth::SCHEME)
-        .then(|| nonce.trim().to_owned())
-        .filter(|n| !n.is_empty())
+    auth::parse_challenge(value).map(str::to_owned)
 }
 
 async fn json<T: DeserializeOwned>(resp: Response, origin: &str) -> Result<T> {

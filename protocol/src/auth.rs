@@ -78,6 +78,22 @@ pub fn format_header(token: &str) -> String {
     format!("{SCHEME} {token}")
 }
 
+/// The `WWW-Authenticate` challenge that hands out a file's next nonce: `send-v1 <nonce>`.
+pub fn format_challenge(nonce: &str) -> String {
+    format_header(nonce)
+}
+
+/// The nonce of a `WWW-Authenticate: send-v1 <nonce>` challenge, as sent (sign its bytes,
+/// [`b64u::decode_lenient`]). The scheme is matched case-insensitively and whitespace
+/// around the nonce is ignored; `None` unless the nonce is one non-empty base64 token.
+pub fn parse_challenge(value: &str) -> Option<&str> {
+    let (scheme, nonce) = value.trim().split_once(' ')?;
+    let nonce = nonce.trim();
+    let decodes = !nonce.contains(char::is_whitespace)
+        && b64u::decode_lenient(nonce).is_ok_and(|bytes| !bytes.is_empty());
+    (scheme.eq_ignore_ascii_case(SCHEME) && decodes).then_some(nonce)
+}
+
 /// Verifies a signature over `nonce` with `auth_key`, in constant time.
 ///
 /// A signature of the wrong length is simply wrong (it does not error).

@@ -26,6 +26,11 @@ use crate::keys::Secret;
 pub const RECORD_SIZE: usize = 65536;
 /// Length of the header: salt (16), record size (4), key id length (1).
 pub const HEADER_LEN: usize = 21;
+/// Length of the salt that starts the header.
+pub const SALT_LEN: usize = 16;
+/// The header after its salt, the same in every Send v3 ciphertext: the record size
+/// ([`RECORD_SIZE`], 4 bytes big-endian) and an empty key id (its length, 0).
+pub const HEADER_PARAMS: [u8; HEADER_LEN - SALT_LEN] = [0, 1, 0, 0, 0];
 /// Length of the AES-GCM tag on every record.
 pub const TAG_LEN: usize = 16;
 /// Plaintext bytes per full record: the record minus tag and delimiter.
@@ -246,9 +251,9 @@ impl Encryptor {
 
     fn with_salt(secret: &Secret, salt: [u8; 16]) -> Self {
         let mut header = [0u8; HEADER_LEN];
-        let (s, rest) = header.split_at_mut(16);
+        let (s, rest) = header.split_at_mut(SALT_LEN);
         s.copy_from_slice(&salt);
-        rest.copy_from_slice(&[0, 1, 0, 0, 0]); // rs = 65536 big-endian, idlen = 0
+        rest.copy_from_slice(&HEADER_PARAMS);
         Self {
             records: RecordCipher::new(secret, &salt),
             header: Some(header),
@@ -390,8 +395,8 @@ impl Decryptor {
     }
 
     fn parse_header(&self) -> Result<RecordCipher, DecryptError> {
-        let (salt, params) = self.header.split_at_checked(16).ok_or(DecryptError)?;
-        if params != [0, 1, 0, 0, 0] {
+        let (salt, params) = self.header.split_at_checked(SALT_LEN).ok_or(DecryptError)?;
+        if params != HEADER_PARAMS {
             return Err(DecryptError);
         }
         let salt = <[u8; 16]>::try_from(salt).map_err(|_| DecryptError)?;

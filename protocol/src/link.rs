@@ -68,7 +68,7 @@ impl ShareLink {
 
     /// The download page `<base>/download/<id>/`, without the fragment.
     pub fn download_page(&self) -> String {
-        format!("{}/download/{}/", self.base, self.id)
+        download_url(&self.base, &self.id)
     }
 
     /// An API URL `<base>/api/<endpoint>/<id>`, without the fragment.
@@ -79,9 +79,8 @@ impl ShareLink {
     /// The full canonical link, fragment included. Show it only to the user.
     pub fn to_link(&self) -> Zeroizing<String> {
         Zeroizing::new(format!(
-            "{}/download/{}/#{}",
-            self.base,
-            self.id,
+            "{}#{}",
+            download_url(&self.base, &self.id),
             self.secret.to_base64url()
         ))
     }
@@ -90,6 +89,22 @@ impl ShareLink {
     pub fn password_salt(&self) -> Zeroizing<String> {
         self.to_link()
     }
+}
+
+/// The download page of file `id` on the server at `base` (canonical, no trailing
+/// slash): `<base>/download/<id>/`. The server answers it as an upload's `url`; with the
+/// `#secret` added it is the share link, and so also the PBKDF2 salt of a password
+/// ([`ShareLink::password_salt`]): every side must build it here, byte for byte.
+pub fn download_url(base: &str, id: &str) -> String {
+    format!("{base}/download/{id}/")
+}
+
+/// The file id in a download URL or share link (`…/download/<id>/#…`), unchecked; the
+/// fragment is cut off first and never read. `None` without a `/download/<id>` segment.
+pub fn id_in_url(url: &str) -> Option<&str> {
+    let before = url.trim().split('#').next().unwrap_or_default();
+    let (_, rest) = before.rsplit_once("/download/")?;
+    rest.split(['/', '?']).next().filter(|id| !id.is_empty())
 }
 
 /// Splits `<base>/download/<id>[/]` into its canonical base and the id.

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealdrop_protocol::api::FileId;
+use sealdrop_protocol::link;
 
 use crate::clock::SystemClock;
 use crate::config::{Config, MetaConfig, Seconds};
@@ -295,9 +296,10 @@ pub async fn restore(state: &AppState, id: &FileId, grace: Duration) -> Result<M
 /// A file id, or the id of a share link (whose `#secret` is ignored and never printed).
 pub fn parse_id(text: &str) -> Result<FileId, AdminError> {
     let text = text.trim();
-    let candidate = match text.split_once("/download/") {
-        Some((_, rest)) => rest.split(['/', '#', '?']).next().unwrap_or_default(),
-        None => text,
+    let candidate = if text.contains("/download/") {
+        link::id_in_url(text).unwrap_or_default()
+    } else {
+        text
     };
     FileId::parse(candidate).ok_or_else(|| {
         AdminError::NotFound(format!(

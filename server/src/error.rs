@@ -8,6 +8,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sealdrop_protocol::api::ErrorBody;
+use sealdrop_protocol::auth;
 
 use crate::config::UploadAuthMode;
 
@@ -209,7 +210,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         match &self {
             Self::Unauthorized { nonce: Some(nonce) } => {
-                if let Ok(value) = HeaderValue::from_str(&format!("send-v1 {nonce}")) {
+                if let Ok(value) = HeaderValue::from_str(&auth::format_challenge(nonce)) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }

@@ -370,7 +370,7 @@ pub async fn upload_http(base: &str, plain: &[u8], o: UploadOptions) -> Result<U
 /// The nonce in a `WWW-Authenticate: send-v1 <nonce>` header.
 pub fn nonce_of(resp: &reqwest::Response) -> Option<String> {
     let v = resp.headers().get(WWW_AUTHENTICATE)?.to_str().ok()?;
-    v.strip_prefix("send-v1 ").map(str::to_owned)
+    auth::parse_challenge(v).map(str::to_owned)
 }
 
 /// Fetches the current nonce of a file (`GET /api/exists`).

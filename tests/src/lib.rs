@@ -826,8 +826,5 @@ pub fn craft_upload(
 
 /// The file id in a share link `<base>/download/<id>/#<secret>`.
 pub fn id_of(link: &str) -> &str {
-    link.split("/download/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("a share link has /download/<id>/")
+    sealdrop_protocol::link::id_in_url(link).expect("a share link has /download/<id>/")
 }

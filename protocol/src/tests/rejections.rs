@@ -4,7 +4,7 @@ use super::{decrypt_in_steps, encrypt, encrypt_in_steps, pattern, secret};
 use crate::auth::{self, OwnerToken, b64u};
 use crate::ece::{CHUNK_SIZE, HEADER_LEN, RECORD_SIZE, RecordCipher};
 use crate::keys::MetadataKey;
-use crate::link::{ShareLink, canonical_base};
+use crate::link::{self, ShareLink, canonical_base};
 use crate::{DecryptError, Decryptor, Encryptor, Error, Metadata, Secret};
 
 const SALT: [u8; 16] = [7; 16];
@@ -339,6 +339,58 @@ fn authorization_headers_are_lenient_where_clients_differ() {
     let nonce = auth::new_nonce().unwrap();
     assert_eq!(nonce.len(), 24);
     assert!(nonce.ends_with("=="));
+}
+
+#[test]
+fn challenges_format_and_parse_in_one_place() {
+    let nonce = auth::new_nonce().unwrap();
+    let header = auth::format_challenge(&nonce);
+    assert_eq!(header, format!("send-v1 {nonce}"));
+    assert_eq!(auth::parse_challenge(&header), Some(nonce.as_str()));
+    // What clients and servers send differs in case, padding, alphabet and spaces.
+    for (value, want) in [
+        ("SEND-V1 +/8BAg==", "+/8BAg=="),
+        ("send-v1 -_8BAg", "-_8BAg"),
+        ("  send-v1   AAAA  ", "AAAA"),
+    ] {
+        assert_eq!(auth::parse_challenge(value), Some(want), "{value:?}");
+    }
+    for bad in [
+        "",
+        "send-v1",
+        "send-v1 ",
+        "Bearer AAAA",
+        "send-v1 !!!",
+        "send-v1 A",
+        "send-v1 AAAA BBBB",
+    ] {
+        assert_eq!(auth::parse_challenge(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn the_download_url_is_the_link_without_its_fragment() {
+    let secret = Secret::from_bytes([7; 16]);
+    let link = ShareLink::from_download_url(
+        &link::download_url("https://send.example/sub", "0123456789abcdef"),
+        secret,
+    )
+    .unwrap();
+    assert_eq!(
+        link.download_page(),
+        "https://send.example/sub/download/0123456789abcdef/"
+    );
+    assert_eq!(
+        link.to_link().split_once('#').unwrap().0,
+        link.download_page()
+    );
+    assert_eq!(link::id_in_url(&link.to_link()), Some("0123456789abcdef"));
+    assert_eq!(
+        link::id_in_url("http://x/download/abc?x=1#/download/zz"),
+        Some("abc")
+    );
+    assert_eq!(link::id_in_url("http://x/api/exists/abc"), None);
+    assert_eq!(link::id_in_url("http://x/download/"), None);
 }
 
 #[test]

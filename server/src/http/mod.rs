@@ -44,6 +44,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sealdrop_protocol::api::{ConfigResponse, Defaults, Limits, UploadAuth, VersionResponse};
+use sealdrop_protocol::auth;
 use tracing::Instrument;
 
 use crate::config::UploadAuthMode;
@@ -284,8 +285,8 @@ async fn heartbeat(State(state): State<AppState>) -> Result<StatusCode, ApiError
 
 /// `WWW-Authenticate: send-v1 <nonce>`.
 fn nonce_header(nonce: &str) -> [(HeaderName, HeaderValue); 1] {
-    let value = HeaderValue::from_str(&format!("send-v1 {nonce}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("send-v1"));
+    let value = HeaderValue::from_str(&auth::format_challenge(nonce))
+        .unwrap_or_else(|_| HeaderValue::from_static(auth::SCHEME));
     [(header::WWW_AUTHENTICATE, value)]
 }
 

@@ -34,7 +34,7 @@ use axum::{Extension, Json};
 use sealdrop_protocol::Secret;
 use sealdrop_protocol::api::ReportRequest;
 use sealdrop_protocol::keys::{AuthKey, password_auth_key};
-use sealdrop_protocol::link::ShareLink;
+use sealdrop_protocol::link::{self, ShareLink};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
@@ -75,7 +75,7 @@ pub(super) async fn report(
         let Some(password) = password.as_ref().filter(|p| !p.is_empty()) else {
             return Err(refuse(ApiError::PasswordRequired));
         };
-        let page = format!("{}/download/{}/", state.config.base_url, id.as_str());
+        let page = link::download_url(&state.config.base_url, id.as_str());
         let link = ShareLink::from_download_url(&page, secret)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("rebuilding a share link: {e}")))?;
         password_auth_key(password, &link.password_salt())

@@ -36,7 +36,7 @@ use axum::{Extension, Json};
 use futures_util::StreamExt;
 use sealdrop_protocol::api::{self, FileId, UploadResponse, WsStatus, WsUploadRequest};
 use sealdrop_protocol::auth::{self, OwnerToken, b64u};
-use sealdrop_protocol::ece;
+use sealdrop_protocol::{ece, link};
 use tracing::Instrument;
 
 use super::body::{LINGER_BYTES, LINGER_FOR, Pace, client_gone, read_error};
@@ -49,10 +49,6 @@ use crate::metrics::{DISCONNECTED, Metrics, Route};
 use crate::state::AppState;
 use crate::storage::BlobWriter;
 use crate::upload_auth::{Charge, Gate, Grant};
-
-/// The header every sealdrop ciphertext starts with, after its 16-byte salt:
-/// record size 65536, no key id.
-const HEADER_PARAMS: [u8; 5] = [0, 1, 0, 0, 0];
 
 /// Validated upload parameters.
 struct Params {
@@ -198,7 +194,7 @@ impl Pending {
 
     fn response(&self, state: &AppState) -> UploadResponse {
         UploadResponse {
-            url: format!("{}/download/{}/", state.config.base_url, self.id),
+            url: link::download_url(&state.config.base_url, self.id.as_str()),
             owner_token: self.owner.expose().to_owned(),
             id: self.id.to_string(),
             owner: None,
@@ -224,7 +220,9 @@ impl Pending {
             let want = ece::HEADER_LEN - self.header.len();
             self.header
                 .extend_from_slice(&chunk[..want.min(chunk.len())]);
-            if self.header.len() == ece::HEADER_LEN && self.header[16..] != HEADER_PARAMS {
+            if self.header.len() == ece::HEADER_LEN
+                && self.header[ece::SALT_LEN..] != ece::HEADER_PARAMS
+            {
                 return Err(ApiError::BadRequest(
                     "the data is not aes128gcm with 64 KiB records",
                 ));

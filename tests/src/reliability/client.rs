@@ -428,7 +428,7 @@ impl Client {
                 .headers()
                 .get(reqwest::header::WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("send-v1 "))
+                .and_then(auth::parse_challenge)
             {
                 *share.nonce.lock().expect("nonce") = Some(next.to_owned());
             }
