@@ -299,6 +299,16 @@ pub struct UploadArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
 
+    /// Protect the share with a generated passphrase: six words of the EFF large word
+    /// list (77 bits), printed once on standard error.
+    #[arg(
+        long,
+        env = "SEALDROP_GENERATE_PASSWORD",
+        value_parser = BoolishValueParser::new(),
+        conflicts_with_all = ["password", "password_file"]
+    )]
+    pub generate_password: bool,
+
     /// The name recipients see [default: the file's name; `stdin` for standard input].
     #[arg(long, env = "SEALDROP_NAME", value_name = "NAME")]
     pub name: Option<String>,

@@ -21,6 +21,8 @@
 //! - `output`: human, JSON and quiet output; cleaning of untrusted names.
 //! - `history`: the 0600 record of uploaded shares and their owner tokens.
 //! - `password`: passwords from a value, a file or a prompt (terminal only).
+//! - `strength`: password strength estimates and generated passphrases (the web page's
+//!   rules, on the same vendored lists).
 //! - `credentials`: upload tokens and Basic credentials for servers that restrict uploads.
 //! - `ratelimit`: waiting (or not) when a server answers 429 with `Retry-After`.
 //! - `error`: the error type and the exit-code table.
@@ -39,6 +41,7 @@ mod password;
 mod ratelimit;
 mod sink;
 mod source;
+mod strength;
 
 pub use args::Cli;
 pub use error::{Error, Kind};

@@ -28,6 +28,9 @@ pub(super) async fn run(ctx: &Ctx, args: PasswordCommandArgs) -> Result<()> {
         auth: keys::password_auth_key(&password, &link.password_salt()).to_base64url(),
     };
     ctx.client.owner(link, "password", &request).await?;
+    if let Some(warning) = crate::strength::weakness(&password) {
+        ctx.out.warn(&warning);
+    }
     match ctx.out.mode {
         Mode::Quiet => Ok(()),
         Mode::Json => ctx.out.json(&json!({ "id": link.id(), "password": true })),

@@ -19,6 +19,7 @@ use crate::output::{
 };
 use crate::password;
 use crate::source::Inputs;
+use crate::strength;
 
 /// Send's defaults, for servers that do not publish `/config`.
 const FALLBACK_EXPIRY: u64 = 86400;
@@ -48,7 +49,17 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
         .unwrap_or(FALLBACK_DOWNLOADS);
     check_expiry(config.as_ref(), expiry)?;
     check_downloads(config.as_ref(), downloads)?;
-    let password = if password::requested(&args.password) {
+    let password = if args.generate_password {
+        let generated = strength::generate()?;
+        // Printed once, whatever the output mode: it exists nowhere else.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "sealdrop: the share's password (shown once): {}",
+            generated.as_str()
+        );
+        Some(generated)
+    } else if password::requested(&args.password) {
         Some(password::require(
             &args.password,
             "--password needs a password",
@@ -129,6 +140,13 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
                 format!("setting the password failed, so the upload was deleted: {e}"),
             ));
         }
+    }
+
+    // Said once the share exists, so a failed upload's error stays its one sentence.
+    if !args.generate_password
+        && let Some(warning) = password.as_deref().and_then(|p| strength::weakness(p))
+    {
+        ctx.out.warn(&warning);
     }
 
     let label = share_label(&metadata);
