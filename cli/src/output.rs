@@ -11,6 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sealdrop_protocol::names::unsafe_char;
 
 use crate::error::{Error, Result};
 
@@ -93,21 +94,6 @@ impl Output {
     }
 }
 
-/// Whether `c` must never reach a terminal or a file name: control characters (C0, C1,
-/// DEL), bidirectional overrides and isolates, and invisible joiners/marks that can
-/// disguise a name.
-fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-        )
-}
-
 /// Longest file name component written, in bytes (file systems allow 255).
 const MAX_NAME_BYTES: usize = 200;
 
@@ -127,7 +113,7 @@ pub(crate) fn sanitize_component(name: &str) -> String {
         .chars()
         .map(|c| {
             let windows_bad = cfg!(windows) && matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*');
-            if c == '/' || c == '\\' || is_unsafe_char(c) || windows_bad {
+            if c == '/' || c == '\\' || unsafe_char(c) || windows_bad {
                 '_'
             } else {
                 c
@@ -193,7 +179,7 @@ fn is_drive(path: &str) -> bool {
 pub(crate) fn printable(text: &str) -> String {
     let clean: String = text
         .chars()
-        .map(|c| if is_unsafe_char(c) { '?' } else { c })
+        .map(|c| if unsafe_char(c) { '?' } else { c })
         .collect();
     bound_length(&clean, 300)
 }

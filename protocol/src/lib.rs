@@ -58,6 +58,7 @@ pub mod ece;
 pub mod keys;
 pub mod link;
 pub mod metadata;
+pub mod names;
 
 #[cfg(test)]
 mod tests;

@@ -371,7 +371,7 @@ pub fn rfc3339(ms: Millis) -> String {
 fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if crate::http::report::unsafe_char(c) {
+            if sealdrop_protocol::names::unsafe_char(c) {
                 ' '
             } else {
                 c

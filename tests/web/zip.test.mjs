@@ -4,12 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 
-import { crc32, zipEntries, zipSize, zipTransform } from '../../web/js/zip.js';
+import { crc32, safeText, zipEntries, zipSize, zipTransform } from '../../web/js/zip.js';
 
 const enc = new TextEncoder();
 const DATE = new Date(2024, 2, 5, 14, 7, 9); // local time, as ZIP stores it
@@ -618,4 +618,30 @@ test('zipSize is exact for sizes past 4 GiB and refuses archives past 2^53', () 
   assert.equal(zipSize([{ name: 'u', size: 0xffffffff }]), 30 + 1 + 20 + 0xffffffff + 24 + (46 + 1 + 20) + 76 + 22);
   assert.ok(Number.isSafeInteger(zipSize([{ name: 'h', size: 2 ** 52 }])));
   assert.throws(() => zipSize([{ name: 'h', size: 2 ** 53 - 10 }]), RangeError);
+});
+
+// ------------------------------------------------------------ the rule for untrusted text
+
+// The same vectors as the Rust rule (sealdrop-protocol's names::unsafe_char).
+const UNSAFE = JSON.parse(
+  readFileSync(new URL('../vectors/unsafe-chars.json', import.meta.url), 'utf8'),
+);
+
+test('safeText removes exactly the unsafe ranges of the shared vectors', () => {
+  const ranges = UNSAFE.unsafe_ranges.map(([from, to]) => [parseInt(from, 16), parseInt(to, 16)]);
+  const listed = (cp) => ranges.some(([from, to]) => cp >= from && cp <= to);
+  for (let cp = 0; cp <= 0x10ffff; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue; // lone surrogates become U+FFFD
+    const removed = safeText(String.fromCodePoint(cp)) === '';
+    if (removed !== listed(cp)) {
+      assert.fail(`U+${cp.toString(16).toUpperCase().padStart(4, '0')}: removed ${removed}`);
+    }
+  }
+});
+
+test('names lose exactly their unsafe characters, here as in Rust', () => {
+  for (const [name, clean] of UNSAFE.names) {
+    assert.equal(safeText(name), clean, JSON.stringify(name));
+    assert.equal(zipEntries([{ name, size: 1 }])[0].name, clean);
+  }
 });

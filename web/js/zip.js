@@ -96,10 +96,13 @@ export function crc32(bytes, crc = 0) {
 const MAX_COMPONENT_BYTES = 255; // common file system limit per path component
 const MAX_PATH_BYTES = 4095; // longer paths keep only their last component
 
-// C0 and C1 controls, DEL, and the bidirectional formatting characters that
-// can make "txt.exe" display as "exe.txt" (U+061C, U+200E/F, U+202A-U+202E,
-// U+2066-U+2069).
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// The rule for untrusted text, the same as the Rust side's (sealdrop-protocol's
+// names::unsafe_char), both tested against tests/vectors/unsafe-chars.json: C0 and C1
+// controls and DEL; the Arabic letter mark, zero-width and directional marks, line and
+// paragraph separators, bidirectional embeddings, overrides and isolates, which can make
+// "txt.exe" display as "exe.txt"; invisible operators and the byte-order mark, which
+// can hide a difference between two names.
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
 // Replace unpaired surrogates with U+FFFD so the name and its UTF-8 agree.
 const wellFormed = (s) =>

@@ -2,6 +2,7 @@
 //! (`tests/vectors/generate.py`), every decoder rejection, and property tests.
 
 mod adapters;
+mod names;
 mod properties;
 mod rejections;
 mod vectors;

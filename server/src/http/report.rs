@@ -35,6 +35,7 @@ use sealdrop_protocol::Secret;
 use sealdrop_protocol::api::ReportRequest;
 use sealdrop_protocol::keys::{AuthKey, password_auth_key};
 use sealdrop_protocol::link::{self, ShareLink};
+use sealdrop_protocol::names::unsafe_char;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
@@ -131,19 +132,6 @@ fn clean_details(raw: &str) -> Result<String, ApiError> {
         .map(|c| if unsafe_char(c) { ' ' } else { c })
         .collect();
     Ok(cleaned.trim().to_owned())
-}
-
-/// Control characters, and the invisible characters that reorder or hide text.
-pub fn unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-        )
 }
 
 #[cfg(test)]
