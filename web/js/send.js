@@ -6,8 +6,9 @@
 
 import * as api from './api.js';
 import { passwordAuthKey } from './crypto.js';
-import { formatBytes, formatDuration, t, translatePage } from './i18n.js';
+import { formatBytes, formatDuration, lang, t, translatePage } from './i18n.js';
 import { showLegalLink } from './legal.js';
+import { attachStrength } from './password-ui.js';
 import { qrSvg } from './qr.js';
 import * as shares from './shares.js';
 import { FALLBACK_LIMIT, upload } from './upload.js';
@@ -21,6 +22,11 @@ let uploadAuth = 'none';
 let chosen = [];
 let running = null;
 let current = null;
+/** Whether the link on the share panel was copied or shared (else leaving warns). */
+let linkTaken = true;
+const baseTitle = document.title;
+let uploadStrength = null;
+let shareStrength = null;
 
 /** A user-facing sentence for an error of an API call or upload. */
 function explain(err) {
@@ -52,11 +58,34 @@ function explain(err) {
 
 function show(section) {
   for (const id of ['compose', 'progress', 'share']) $(id).hidden = id !== section;
+  if (section !== 'progress') document.title = baseTitle;
 }
 
 function showError(el, message) {
   el.textContent = message;
   el.hidden = !message;
+  if (message && el.id === 'send-error') showError($('send-note'), '');
+}
+
+/** A success message on the send form (not styled as an error). */
+function showNote(message) {
+  showError($('send-error'), '');
+  showError($('send-note'), message);
+}
+
+/** What a share of `files` is called in this browser: "photo-1.jpg + 2 more". */
+export function labelFor(files) {
+  if (files.length === 1) return files[0].name;
+  return t('send.archiveLabel', { first: files[0].name, count: files.length - 1 });
+}
+
+/** Warns before leaving while an upload runs or a fresh link was not copied yet. */
+function guardLeaving(event) {
+  if (running || (current && !linkTaken)) {
+    event.preventDefault();
+    // Older browsers show the dialog only when returnValue is set.
+    event.returnValue = '';
+  }
 }
 
 // ---- choosing files ---------------------------------------------------------------
@@ -100,6 +129,18 @@ function renderSelection() {
   showError($('send-error'), problem);
   const cannotAuthenticate = uploadAuth !== 'none' && uploadAuth !== 'token';
   $('upload-button').disabled = chosen.length === 0 || Boolean(problem) || cannotAuthenticate;
+}
+
+/** The server's limits, shown before anything is chosen: "Up to 2.5 GB · 64 files". */
+function renderLimits() {
+  const parts = [];
+  if (Number.isFinite(limits.MAX_FILE_SIZE)) parts.push(t('send.limitSize', { size: formatBytes(limits.MAX_FILE_SIZE) }));
+  if (Number.isFinite(limits.MAX_FILES_PER_ARCHIVE)) parts.push(t('send.limitFiles', { count: limits.MAX_FILES_PER_ARCHIVE }));
+  if (Number.isFinite(limits.MAX_EXPIRE_SECONDS)) {
+    parts.push(t('send.limitExpiry', { time: formatDuration(limits.MAX_EXPIRE_SECONDS * 1000) }));
+  }
+  $('limits').textContent = parts.join(' · ');
+  $('limits').hidden = parts.length === 0;
 }
 
 // ---- upload token -----------------------------------------------------------------
@@ -149,7 +190,10 @@ function addFiles(files) {
       chosen.push(file);
     }
   }
+  showError($('send-note'), '');
   renderSelection();
+  // On a phone the list pushes the button out of sight: bring it back.
+  if (chosen.length) $('upload-button').scrollIntoView({ block: 'nearest' });
 }
 
 function setupDrop() {
@@ -218,6 +262,7 @@ async function loadConfig() {
   fillSelect($('expiry'), expiries, d.EXPIRE_SECONDS ?? expiries[0], (s) => formatDuration(s * 1000));
   fillSelect($('dlimit'), counts, d.DOWNLOADS ?? counts[0], (n) => t('send.downloads', { count: n }));
   showLegalLink(cfg);
+  renderLimits();
   renderSelection();
 }
 
@@ -248,7 +293,8 @@ async function send(event) {
   const password = $('password').value;
   const controller = new AbortController();
   running = controller;
-  const name = files.length === 1 ? files[0].name : t('send.archiveName', { count: files.length });
+  const name = labelFor(files);
+  const size = totalSize(files);
   $('progress-title').textContent = t('send.uploading', { name });
   $('progress-bar').value = 0;
   $('progress-text').textContent = t('send.encrypting');
@@ -276,6 +322,7 @@ async function send(event) {
         if (now - lastPaint < 200 && sent < total) return;
         lastPaint = now;
         $('progress-bar').value = total ? sent / total : 1;
+        document.title = t('send.titleProgress', { percent: Math.floor(total ? (sent * 100) / total : 100) });
         $('progress-text').textContent = t('send.progress', {
           done: formatBytes(sent),
           total: formatBytes(total),
@@ -285,11 +332,13 @@ async function send(event) {
       },
     });
     if (token) rememberToken($('remember-token').checked ? token : '');
-    shares.add(share);
+    const record = { ...share, name, size, files: files.length, password: Boolean(password) };
+    shares.add(record);
     chosen = [];
     $('password').value = '';
+    uploadStrength?.update();
     renderSelection();
-    openShare({ ...share, passwordSet: Boolean(password) });
+    openShare(record);
   } catch (err) {
     if (token && (err?.status === 401 || err?.status === 403)) {
       if (rememberedToken() === token) rememberToken('');
@@ -301,6 +350,7 @@ async function send(event) {
     $('upload-button').focus();
   } finally {
     running = null;
+    if ($('progress').hidden) document.title = baseTitle;
   }
 }
 
@@ -314,13 +364,35 @@ function facts(dlimit, dtotal, expiresAt) {
   });
 }
 
+function setStatus(el, message, kind = 'status') {
+  el.textContent = message;
+  el.classList.toggle('error', kind === 'error');
+  el.classList.toggle('success', kind === 'success');
+}
+
+/** "Password: on · change" once a password is set; the form otherwise (or to change it). */
+function showPasswordState(on, editing = false) {
+  $('password-state').hidden = !on || editing;
+  $('password-form').hidden = on && !editing;
+  $('share-password-label').textContent = on ? t('share.newPassword') : t('share.password');
+}
+
 function openShare(share) {
   current = share;
+  linkTaken = false;
   $('share-link').value = share.link;
-  $('copy-status').textContent = '';
-  $('password-status').textContent = share.passwordSet ? t('share.passwordSet') : '';
+  $('share-file').textContent = t('share.file', { name: share.name, size: formatBytes(share.size ?? 0) });
+  setStatus($('copy-status'), '');
+  setStatus($('password-status'), '');
   $('share-password').value = '';
+  shareStrength?.update();
+  showPasswordState(Boolean(share.password));
+  $('delete-confirm-box').hidden = true;
+  $('share-buttons').hidden = false;
   $('share-facts').textContent = facts(share.dlimit, 0, share.expiresAt);
+  $('qr').classList.remove('open');
+  $('show-qr').setAttribute('aria-expanded', 'false');
+  $('show-qr').textContent = t('share.showQr');
   const qr = $('qr');
   qr.replaceChildren();
   try {
@@ -336,47 +408,97 @@ function openShare(share) {
   $('share-title').focus();
 }
 
+/** Copies `text` to the clipboard; false when the browser refuses. */
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function setupShare() {
   $('share-title').tabIndex = -1;
   $('shares-title').tabIndex = -1;
   $('copy').addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText($('share-link').value);
-      $('copy-status').textContent = t('share.copied');
-    } catch {
+    if (await copyText($('share-link').value)) {
+      linkTaken = true;
+      setStatus($('copy-status'), t('share.copied'), 'success');
+    } else {
       $('share-link').select();
-      $('copy-status').textContent = t('share.copyManually');
+      setStatus($('copy-status'), t('share.copyManually'));
     }
   });
+  // Copied by hand (Ctrl+C, the context menu) counts as copied too.
+  $('share-link').addEventListener('copy', () => {
+    linkTaken = true;
+  });
   $('share-link').addEventListener('focus', (e) => e.target.select());
+  if (typeof navigator.share === 'function') {
+    $('native-share').hidden = false;
+    $('native-share').addEventListener('click', async () => {
+      if (!current) return;
+      try {
+        await navigator.share({ title: current.name, url: current.link });
+        linkTaken = true;
+      } catch {
+        // Dismissed by the person, or refused: the other ways are still there.
+      }
+    });
+  }
+  $('show-qr').addEventListener('click', () => {
+    const open = $('qr').classList.toggle('open');
+    $('show-qr').setAttribute('aria-expanded', String(open));
+    $('show-qr').textContent = open ? t('share.hideQr') : t('share.showQr');
+  });
+  $('change-password').addEventListener('click', () => {
+    showPasswordState(true, true);
+    $('share-password').focus();
+  });
   $('password-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const password = $('share-password').value;
     if (!current || !password) return;
-    $('password-status').textContent = t('share.settingPassword');
+    setStatus($('password-status'), t('share.settingPassword'));
     try {
       await api.setPassword(current.id, current.ownerToken, await passwordAuthKey(password, current.link));
       $('share-password').value = '';
-      $('password-status').textContent = t('share.passwordSet');
+      shareStrength?.update();
+      current.password = true;
+      shares.update(current.id, { password: true });
+      showPasswordState(true);
+      setStatus($('password-status'), t('share.passwordSet'), 'success');
+      renderShares();
     } catch (err) {
-      $('password-status').textContent = explain(err);
+      setStatus($('password-status'), explain(err), 'error');
     }
   });
-  $('delete').addEventListener('click', async () => {
+  $('delete').addEventListener('click', () => {
+    $('share-buttons').hidden = true;
+    $('delete-confirm-box').hidden = false;
+    $('delete-cancel').focus();
+  });
+  $('delete-cancel').addEventListener('click', () => {
+    $('delete-confirm-box').hidden = true;
+    $('share-buttons').hidden = false;
+    $('delete').focus();
+  });
+  $('delete-confirm').addEventListener('click', async () => {
     if (!current) return;
     try {
       await api.remove(current.id, current.ownerToken);
     } catch (err) {
       if (err?.status !== 404) {
-        $('password-status').textContent = explain(err);
+        setStatus($('password-status'), explain(err), 'error');
         return;
       }
     }
-    shares.forget(current.id);
+    shares.update(current.id, { ended: 'deleted' });
     current = null;
     show('compose');
     renderShares();
-    showError($('send-error'), t('share.deleted'));
+    showNote(t('share.deleted'));
     $('file-input').focus();
   });
   $('send-another').addEventListener('click', () => {
@@ -389,11 +511,23 @@ function setupShare() {
 
 // ---- this browser's shares ----------------------------------------------------------
 
+const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** What happened to an ended share, in words. */
+function endedText(share) {
+  if (share.ended === 'downloaded') {
+    return t('shares.downloaded', { count: share.dtotal ?? share.dlimit, limit: share.dlimit ?? share.dtotal });
+  }
+  if (share.ended === 'expired') return t('shares.expired');
+  if (share.ended === 'deleted') return t('shares.deleted');
+  return t('shares.gone');
+}
+
 /** Rebuilds the list of this browser's shares, then refreshes what is left of each. */
 function renderShares() {
   const list = $('share-list');
   const all = shares.list().reverse();
-  const ids = all.map((s) => s.id).join(',');
+  const ids = all.map((s) => `${s.id}:${s.ended ?? ''}:${s.password ? 1 : 0}:${s.link ? 1 : 0}`).join(',');
   if (list.dataset.ids !== ids) {
     // Keep keyboard focus where it was when the list is rebuilt.
     const focused = document.activeElement?.closest?.('#share-list li')?.dataset.id;
@@ -402,33 +536,88 @@ function renderShares() {
     if (focused) list.querySelector(`li[data-id="${focused}"] button`)?.focus();
   }
   $('shares').hidden = all.length === 0;
-  for (const share of all) refreshShare(share);
+  for (const share of all) if (!share.ended) refreshShare(share);
+}
+
+function button(text, className, label) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = className;
+  b.textContent = text;
+  if (label) b.setAttribute('aria-label', label);
+  return b;
 }
 
 function shareItem(share) {
   const item = document.createElement('li');
   item.dataset.id = share.id;
+  if (share.ended) item.dataset.ended = share.ended;
   const name = document.createElement('span');
   name.className = 'name';
   name.textContent = share.name;
+  const details = document.createElement('span');
+  details.className = 'details';
+  const parts = [];
+  if (Number.isFinite(share.size)) parts.push(formatBytes(share.size));
+  if (share.uploadedAt) parts.push(t('shares.sent', { time: timeFormat.format(new Date(share.uploadedAt)) }));
+  parts.push(share.password ? t('shares.passwordOn') : t('shares.passwordOff'));
+  details.textContent = parts.join(' · ');
   const state = document.createElement('span');
   state.className = 'facts';
-  state.textContent = t('shares.expiresIn', { time: formatDuration(share.expiresAt - Date.now()) });
-  const remove = document.createElement('button');
-  remove.type = 'button';
-  remove.className = 'button danger small';
-  remove.textContent = t('share.delete');
-  remove.setAttribute('aria-label', t('shares.deleteNamed', { name: share.name }));
-  remove.addEventListener('click', async () => {
+  state.textContent = share.ended
+    ? endedText(share)
+    : t('shares.expiresIn', { time: formatDuration(share.expiresAt - Date.now()) });
+  const actions = document.createElement('span');
+  actions.className = 'actions';
+  if (share.ended) {
+    const dismiss = button(t('shares.dismiss'), 'button secondary small', t('shares.dismissNamed', { name: share.name }));
+    dismiss.addEventListener('click', () => {
+      shares.forget(share.id);
+      renderShares();
+      $('shares-title').focus();
+    });
+    actions.append(dismiss);
+  } else {
+    if (share.link) {
+      const copy = button(t('share.copy'), 'button secondary small copy-again', t('shares.copyNamed', { name: share.name }));
+      copy.addEventListener('click', async () => {
+        state.textContent = (await copyText(share.link)) ? t('share.copied') : t('share.copyManually');
+      });
+      actions.append(copy);
+    }
+    const remove = button(t('share.delete'), 'button danger small', t('shares.deleteNamed', { name: share.name }));
+    remove.addEventListener('click', () => confirmDelete(share, actions, state));
+    actions.append(remove);
+  }
+  item.append(name, details, state, actions);
+  return item;
+}
+
+/** Asks before deleting a share from the list: "Delete? [Delete] [Keep it]". */
+function confirmDelete(share, actions, state) {
+  const before = [...actions.children];
+  const question = document.createElement('span');
+  question.className = 'confirm-text';
+  question.textContent = t('shares.deleteQuestion');
+  const yes = button(t('share.deleteConfirm'), 'button danger small delete-confirm', t('shares.deleteNamed', { name: share.name }));
+  const no = button(t('share.deleteCancel'), 'button secondary small');
+  actions.replaceChildren(question, yes, no);
+  no.focus();
+  no.addEventListener('click', () => {
+    actions.replaceChildren(...before);
+    before.at(-1)?.focus();
+  });
+  yes.addEventListener('click', async () => {
     try {
       await api.remove(share.id, share.ownerToken);
     } catch (err) {
       if (err?.status !== 404) {
         state.textContent = explain(err);
+        actions.replaceChildren(...before);
         return;
       }
     }
-    shares.forget(share.id);
+    shares.update(share.id, { ended: 'deleted' });
     if (current?.id === share.id) {
       current = null;
       show('compose');
@@ -436,25 +625,29 @@ function shareItem(share) {
     renderShares();
     $('shares-title').focus();
   });
-  item.append(name, state, remove);
-  return item;
 }
 
-/** Asks the server what is left of a share; forgets it once it is gone or used up. */
+/** Asks the server what is left of a share; marks it ended once it is gone or used up. */
 function refreshShare(share) {
   api.info(share.id, share.ownerToken).then(
     (f) => {
       if (f.dtotal >= f.dlimit) {
-        shares.forget(share.id);
+        shares.update(share.id, { ended: 'downloaded', dtotal: f.dtotal, dlimit: f.dlimit });
         renderShares();
         return;
       }
+      shares.update(share.id, { dtotal: f.dtotal, dlimit: f.dlimit });
       const state = $('share-list').querySelector(`li[data-id="${share.id}"] .facts`);
       if (state) state.textContent = facts(f.dlimit, f.dtotal, Date.now() + f.ttl);
     },
     (err) => {
       if (err?.status === 404 || err?.status === 401) {
-        shares.forget(share.id);
+        // The server deletes a share at its last download: a share gone before its
+        // expiry whose downloads were last seen one short of the limit was downloaded
+        // (or deleted with another client: the likelier story is told).
+        const expired = share.expiresAt <= Date.now();
+        const used = !expired && Number.isFinite(share.dlimit) && (share.dtotal ?? 0) >= share.dlimit - 1;
+        shares.update(share.id, used ? { ended: 'downloaded', dtotal: share.dlimit } : { ended: expired ? 'expired' : 'gone' });
         renderShares();
       }
     },
@@ -462,12 +655,21 @@ function refreshShare(share) {
 }
 
 translatePage();
+uploadStrength = attachStrength($('password'));
+shareStrength = attachStrength($('share-password'));
 setupDrop();
 setupShare();
 $('remember-token').addEventListener('change', (e) => {
   if (!e.target.checked) rememberToken('');
 });
+$('keep-links').checked = shares.keepLinks();
+$('keep-links').addEventListener('change', (e) => {
+  shares.setKeepLinks(e.target.checked);
+  renderShares();
+});
+window.addEventListener('beforeunload', guardLeaving);
 $('send-form').addEventListener('submit', send);
 loadConfig();
+renderLimits();
 renderShares();
 setInterval(renderShares, 60_000);
