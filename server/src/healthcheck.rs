@@ -19,7 +19,7 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
 
@@ -118,10 +118,11 @@ pub async fn check(
         Some(port) => format!("{host}:{port}"),
         None => host.clone(),
     };
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: sealdrop-healthcheck\r\n\
-         Connection: close\r\n\r\n"
-    );
+    let request = hyper::Request::get(target)
+        .header(hyper::header::HOST, &authority)
+        .header(hyper::header::USER_AGENT, "sealdrop-healthcheck")
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .map_err(|e| Failure::Usage(format!("{url:?} cannot be asked: {e}")))?;
     let connector = if https {
         let pinned = pinned.ok_or_else(|| {
             Failure::Usage(
@@ -141,7 +142,7 @@ pub async fn check(
             .await
             .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
         match connector {
-            None => exchange(tcp, &request).await,
+            None => exchange(tcp, request).await,
             Some(connector) => {
                 let name = ServerName::try_from(connect_host.to_owned())
                     .map_err(|e| format!("{host:?} is not a TLS server name: {e}"))?;
@@ -149,7 +150,7 @@ pub async fn check(
                     .connect(name, tcp)
                     .await
                     .map_err(|e| format!("TLS with {authority} failed: {e}"))?;
-                exchange(tls, &request).await
+                exchange(tls, request).await
             }
         }
     };
@@ -163,32 +164,33 @@ pub async fn check(
     }
 }
 
-/// Sends `request` and reads the status code of the answer.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    request: &str,
+/// Sends `request` over `stream` (HTTP/1.1, hyper's client) and returns the status code
+/// of the answer.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    request: hyper::Request<http_body_util::Empty<hyper::body::Bytes>>,
 ) -> Result<u16, String> {
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("cannot send the request: {e}"))?;
-    let mut head = Vec::with_capacity(256);
-    let mut buf = [0u8; 256];
-    while !head.contains(&b'\n') && head.len() < 4096 {
-        let n = stream
-            .read(&mut buf)
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|e| format!("cannot read the answer: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&head);
-    let mut words = line.split_whitespace();
-    match (words.next(), words.next().map(str::parse::<u16>)) {
-        (Some(version), Some(Ok(status))) if version.starts_with("HTTP/") => Ok(status),
-        _ => Err("the answer is not HTTP".to_owned()),
+            .map_err(|e| format!("cannot send the request: {e}"))?;
+    // The connection runs beside the request; when it fails, so does the request.
+    let connection = tokio::spawn(connection);
+    let answer = sender.send_request(request).await;
+    connection.abort();
+    answer
+        .map(|response| response.status().as_u16())
+        .map_err(|e| describe(&e))
+}
+
+/// One sentence for a failed exchange.
+fn describe(err: &hyper::Error) -> String {
+    if err.is_parse() {
+        "the answer is not HTTP".to_owned()
+    } else if err.is_incomplete_message() || err.is_closed() {
+        "the server closed the connection without answering".to_owned()
+    } else {
+        format!("cannot read the answer: {err}")
     }
 }
 

@@ -75,3 +75,37 @@ async fn over_https_the_probe_trusts_exactly_the_servers_certificate() {
     let err = check(&url, None, TIMEOUT).await.unwrap_err();
     assert!(matches!(err, Failure::Usage(_)), "{err:?}");
 }
+
+/// A listener on a free port that answers its first connection with `answer` and closes.
+async fn answering(answer: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 1024];
+        let _ = socket.read(&mut request).await;
+        socket.write_all(answer).await.unwrap();
+    });
+    format!("http://127.0.0.1:{port}/__heartbeat__")
+}
+
+#[tokio::test]
+async fn what_is_not_an_http_answer_is_said_plainly() {
+    for (answer, want) in [
+        (&b"SSH-2.0-OpenSSH_9.2\r\n"[..], "the answer is not HTTP"),
+        (
+            &b""[..],
+            "the server closed the connection without answering",
+        ),
+    ] {
+        let url = answering(answer).await;
+        let err = check(&url, None, TIMEOUT).await.unwrap_err();
+        let Failure::Unreachable(sentence) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(sentence, want);
+    }
+    let url = answering(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n").await;
+    assert_eq!(check(&url, None, TIMEOUT).await.unwrap(), 503);
+}
