@@ -165,8 +165,11 @@ use super::{
     BlobReader, BlobResult, BlobStore, BlobWriter, ListedBlob, own_key_days, own_key_deadline,
 };
 
+mod moto_compat;
 pub mod setup;
+
 use crate::config::S3Config;
+use moto_compat::PartsPage;
 
 /// Smallest part S3 accepts (every part but the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
@@ -631,7 +634,7 @@ impl S3Store {
                         .map(ToOwned::to_owned),
                 },
                 Err(e) if is_missing(&e, "NoSuchUpload") => return Ok(Activity::Gone),
-                Err(e) => match lenient_parts_page(&e) {
+                Err(e) => match moto_compat::misnamed_list_parts(&e) {
                     Some(page) => page,
                     None => {
                         return Err(sdk_error(
@@ -653,58 +656,6 @@ impl S3Store {
         }
         Ok(newest.map_or(Activity::NoParts, Activity::LastPart))
     }
-}
-
-/// One page of ListParts: when each part arrived, and the marker of the next page.
-struct PartsPage {
-    times: Vec<SystemTime>,
-    next: Option<String>,
-}
-
-/// The page in the body of a ListParts answer that the SDK refused only for the name of
-/// its root element: moto (5.2) answers `<ListPartsResponse>` where S3 says
-/// `<ListPartsResult>`. Reads the `LastModified` of each part, `IsTruncated` and
-/// `NextPartNumberMarker`; `None` for anything else.
-fn lenient_parts_page<E>(e: &SdkError<E>) -> Option<PartsPage> {
-    let response = e.raw_response()?;
-    if response.status().as_u16() != 200 {
-        return None;
-    }
-    let body = std::str::from_utf8(response.body().bytes()?).ok()?;
-    if !body.contains("<ListPartsResponse") {
-        return None;
-    }
-    /// The texts of every `<tag>…</tag>` in `text`.
-    fn texts<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
-        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-        let mut out = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find(&open) {
-            let after = &rest[start + open.len()..];
-            let Some(end) = after.find(&close) else { break };
-            out.push(after[..end].trim());
-            rest = &after[end + close.len()..];
-        }
-        out
-    }
-    let times = texts(body, "Part")
-        .into_iter()
-        .filter_map(|part| texts(part, "LastModified").first().copied())
-        .filter_map(|t| {
-            aws_sdk_s3::primitives::DateTime::from_str(
-                t,
-                aws_sdk_s3::primitives::DateTimeFormat::DateTime,
-            )
-            .ok()
-        })
-        .filter_map(|t| system_time(&t))
-        .collect();
-    let truncated = texts(body, "IsTruncated").first() == Some(&"true");
-    let next = texts(body, "NextPartNumberMarker")
-        .first()
-        .filter(|_| truncated)
-        .map(|m| (*m).to_owned());
-    Some(PartsPage { times, next })
 }
 
 /// What [`S3Store::newest_part`] found.
