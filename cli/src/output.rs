@@ -84,7 +84,7 @@ impl Output {
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         let template = format!(
-            "{verb:<11} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}}, {{eta}} left"
+            "{verb:<11} [{{bar:30}}] {{decimal_bytes}}/{{decimal_total_bytes}} {{decimal_bytes_per_sec}}, {{eta}} left"
         );
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
@@ -184,22 +184,48 @@ pub(crate) fn printable(text: &str) -> String {
     bound_length(&clean, 300)
 }
 
-/// `1.5 MiB`, `12 B`.
+/// `2.5 GB`, `1.2 MB`, `3 KB`, `12 B`: powers of 1000, one decimal below 100 (none when
+/// it is 0), as the web page's `formatBytes` shows sizes (one convention for both).
 pub(crate) fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1024.0;
+    let mut value = bytes as f64 / 1000.0;
     let mut unit = UNITS[0];
     for next in UNITS.iter().skip(1) {
-        if value < 1024.0 {
+        if value < 1000.0 {
             break;
         }
-        value /= 1024.0;
+        value /= 1000.0;
         unit = next;
     }
-    format!("{value:.1} {unit}")
+    let text = if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    };
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {unit}")
+}
+
+/// `7 days`, `1 hour`, `5 minutes`: rounded to the largest unit, as the web page's
+/// `formatDuration` says them (23 h 59 min is `1 day`).
+pub(crate) fn format_duration_words(secs: u64) -> String {
+    let units = [
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    for (size, name) in units {
+        if secs as f64 >= size as f64 * 0.98 || size == 1 {
+            let n = ((secs as f64 / size as f64).round() as u64).max(1);
+            let plural = if n == 1 { "" } else { "s" };
+            return format!("{n} {name}{plural}");
+        }
+    }
+    unreachable!("the last unit always matches")
 }
 
 /// `7d`, `1d 2h`, `59m 59s`, `1s`: the two largest units.
@@ -313,9 +339,18 @@ mod tests {
     #[test]
     fn sizes_and_durations_read_well() {
         assert_eq!(format_size(0), "0 B");
-        assert_eq!(format_size(1023), "1023 B");
-        assert_eq!(format_size(1536), "1.5 KiB");
-        assert_eq!(format_size(64 * 1024 * 1024 + 1), "64.0 MiB");
+        assert_eq!(format_size(999), "999 B");
+        assert_eq!(format_size(1000), "1 KB");
+        assert_eq!(format_size(1536), "1.5 KB");
+        assert_eq!(format_size(2_500_000_000), "2.5 GB");
+        assert_eq!(format_size(64 * 1024 * 1024 + 1), "67.1 MB");
+        assert_eq!(format_size(123_456_789), "123 MB");
+        assert_eq!(format_size(u64::MAX), "18446744 TB");
+        assert_eq!(format_duration_words(1), "1 second");
+        assert_eq!(format_duration_words(300), "5 minutes");
+        assert_eq!(format_duration_words(3600), "1 hour");
+        assert_eq!(format_duration_words(86_340), "1 day");
+        assert_eq!(format_duration_words(7 * 86400), "7 days");
         assert_eq!(format_duration(0), "0s");
         assert_eq!(format_duration(1), "1s");
         assert_eq!(format_duration(3600), "1h");

@@ -72,13 +72,13 @@ fn a_file_larger_than_the_server_accepts_is_refused_before_uploading() {
     sb.write("big", &[0u8; 1001]);
     sb.sealdrop(&["upload", "big"]).run().fails(
         1,
-        "the file is 1001 bytes, more than this server accepts: at most 1000 bytes",
+        "the file is 1 KB (1001 bytes), more than this server accepts: at most 1 KB (1000 bytes)",
     );
     sb.write("a", &[0u8; 600]);
     sb.write("b", &[0u8; 600]);
     sb.sealdrop(&["upload", "a", "b"]).run().fails(
         1,
-        "the files are 1.2 KiB (1200 bytes), more than this server accepts: at most 1000 bytes",
+        "the files are 1.2 KB (1200 bytes), more than this server accepts: at most 1 KB (1000 bytes)",
     );
     assert!(server.blob_files().is_empty());
     assert!(sb.history().is_null());

@@ -18,7 +18,7 @@ fn several_files_are_rebuilt_identically() {
     out.success();
     assert_eq!(
         out.stdout_text(),
-        "saved out/a.txt (6 B)\nsaved out/b.bin (97.7 KiB)\nsaved out/empty (0 B)\n"
+        "saved out/a.txt (6 B)\nsaved out/b.bin (100 KB)\nsaved out/empty (0 B)\n"
     );
     let mut expected = sb.tree(".");
     expected.retain(|k, _| !k.starts_with("out/"));

@@ -46,7 +46,7 @@ fn info_shows_downloads_expiry_and_name() {
         [
             format!("id         {id}").as_str(),
             "name       report.pdf",
-            "size       2.9 KiB",
+            "size       3 KB",
             "password   no",
             "downloads  1 of 3",
         ]

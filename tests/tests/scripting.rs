@@ -131,16 +131,23 @@ fn human_output_names_the_link_and_terms() {
     out.success();
     let text = out.stdout_text();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     check_link(lines[0], &server.base);
-    assert_eq!(lines[1], "  f.bin, 1.5 KiB");
+    // Sizes and times in the web page's units (issue 22, section 3): the default 2.5 GiB
+    // limit reads 2.7 GB, as on the page.
+    assert_eq!(lines[1], "  f.bin, 1.5 KB");
     assert!(
-        lines[2].starts_with("  expires after 2 downloads or in 1h (") && lines[2].ends_with("Z)"),
+        lines[2].starts_with("  expires after 2 downloads or in 1 hour (")
+            && lines[2].ends_with("Z)"),
         "{}",
         lines[2]
     );
+    assert_eq!(
+        lines[3],
+        "  server limits: up to 2.7 GB · 64 files · kept up to 7 days"
+    );
     let out = sb.sealdrop(&["download", lines[0], "-o", "copy"]).run();
-    assert_eq!(out.success().stdout_text(), "saved copy (1.5 KiB)\n");
+    assert_eq!(out.success().stdout_text(), "saved copy (1.5 KB)\n");
 }
 
 #[test]

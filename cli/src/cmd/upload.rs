@@ -15,7 +15,7 @@ use crate::desktop;
 use crate::error::{Error, Kind, Result};
 use crate::history::Entry;
 use crate::output::{
-    Mode, format_duration, format_size, format_time, now_unix, printable, qr_code,
+    Mode, format_duration_words, format_size, format_time, now_unix, printable, qr_code,
 };
 use crate::password;
 use crate::source::Inputs;
@@ -203,11 +203,14 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
             let mut text = format!(
                 "{}\n  {what}\n  expires after {downloads} download{plural} or in {} ({})\n",
                 full_link.as_str(),
-                format_duration(expiry),
+                format_duration_words(expiry),
                 format_time(expires_at),
             );
             if password.is_some() {
                 text.push_str("  password protected\n");
+            }
+            if let Some(c) = &config {
+                text.push_str(&format!("  {}\n", limits_line(&c.limits)));
             }
             ctx.out.stdout(&text)?;
         }
@@ -231,11 +234,11 @@ pub(super) async fn run(ctx: &Ctx, args: UploadArgs) -> Result<()> {
     Ok(())
 }
 
-/// `1 byte`, `1000 bytes`, or `1.5 MiB (1572864 bytes)` from 1 KiB up.
+/// `1 byte`, `999 bytes`, or `1.6 MB (1572864 bytes)` from 1 KB up.
 fn exact_size(bytes: u64) -> String {
     if bytes == 1 {
         "1 byte".to_owned()
-    } else if bytes < 1024 {
+    } else if bytes < 1000 {
         format!("{bytes} bytes")
     } else {
         format!("{} ({bytes} bytes)", format_size(bytes))
@@ -259,4 +262,16 @@ fn share_label(meta: &sealdrop_protocol::Metadata) -> String {
         return format!("{dir}/");
     }
     format!("{first} and {} more", files.len().saturating_sub(1))
+}
+
+/// The server's limits as the web page shows them before a file is chosen:
+/// `server limits: up to 2.5 GB · 64 files · kept up to 7 days`.
+fn limits_line(limits: &sealdrop_protocol::api::Limits) -> String {
+    let files = limits.MAX_FILES_PER_ARCHIVE;
+    format!(
+        "server limits: up to {} · {files} file{} · kept up to {}",
+        format_size(limits.MAX_FILE_SIZE),
+        if files == 1 { "" } else { "s" },
+        format_duration_words(limits.MAX_EXPIRE_SECONDS),
+    )
 }
