@@ -6,13 +6,17 @@
 // - cli()             the real `sealdrop` CLI, no shell, with HOME and XDG dirs in a temporary
 //                     directory so no history leaks between tests.
 // - launchBrowser()   Debian's /usr/bin/chromium, headless, fresh profile; close() removes it.
+// - launchFirefox()   Debian's /usr/bin/firefox-esr, headless, over WebDriver BiDi
+//                     (puppeteer-core), with pages that answer the subset of playwright's
+//                     Page API the cross-browser tests use; launchEngine(name) picks one.
 // - guard()           fails a test on requests to another origin, CSP violations, uncaught
 //                     page errors, and secrets in request URLs, headers, bodies or WebSocket
 //                     frames.
 // - staticInlineCheck() inline script/style, event-handler attributes, javascript: URLs and
 //                     absolute URLs in web/**/*.html.
 // - screenshot(), setViewport(), setTheme(), waitForDownload()
-// - startRssSampler() peak resident memory of a process tree (the browser's) from /proc.
+// - startRssSampler() peak resident memory of a process tree (the browser's) from /proc;
+//   startPssSampler() the same in PSS (shared pages counted once, shared among processes).
 // - waitForProgress() waits for work left to reach zero, failing when it stops going down
 //                     (not when a loaded machine is slow), like testkit's wait::for_progress.
 // - makeFile(), makeBytes(), sha256File(): deterministic incompressible content.
@@ -32,6 +36,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 
 /** The repository's root directory. */
 export const REPO = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -39,6 +44,18 @@ export const REPO = path.resolve(fileURLToPath(new URL('../..', import.meta.url)
 export const WEB_DIR = path.join(REPO, 'web');
 /** The browser the tests drive: Debian's package, never a downloaded one. */
 export const CHROMIUM = process.env.SEALDROP_CHROMIUM || '/usr/bin/chromium';
+/** The second engine: Debian's Firefox ESR, driven over WebDriver BiDi by puppeteer-core. */
+export const FIREFOX = process.env.SEALDROP_FIREFOX || '/usr/bin/firefox-esr';
+/**
+ * The engines the cross-browser tests run in: both, or those named in
+ * SEALDROP_WEB_ENGINES (comma-separated, e.g. `chromium`).
+ */
+export const ENGINES = Object.freeze(
+  (process.env.SEALDROP_WEB_ENGINES || 'chromium,firefox')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e === 'chromium' || e === 'firefox'),
+);
 /** Command-line flags of every test browser. */
 export const CHROMIUM_FLAGS = Object.freeze([
   '--no-sandbox',
@@ -424,11 +441,189 @@ export async function launchBrowser({ args = [], downloadsPath, env = {}, ...opt
 }
 
 /**
+ * Launches Debian's Firefox ESR headless through puppeteer-core over WebDriver BiDi, with a
+ * fresh profile whose downloads go to `downloadsDir` without asking. Playwright's own
+ * Firefox build cannot be installed here, and Debian's cannot speak playwright's protocol.
+ *
+ * Returns `{ engine: 'firefox', pid, profileDir, downloadsDir, raw, newPage(), close() }`;
+ * `newPage()` opens a tab as a FirefoxPage (a playwright-like subset, below). Open a fresh
+ * tab for each download: reusing one after a service-worker download can hang the driver.
+ */
+export async function launchFirefox({ downloadsPath, prefs = {}, env = {} } = {}) {
+  const root = await tempDir('firefox');
+  const profileDir = path.join(root, 'profile');
+  const downloadsDir = downloadsPath ?? path.join(root, 'downloads');
+  await fsp.mkdir(profileDir, { recursive: true });
+  await fsp.mkdir(downloadsDir, { recursive: true });
+  let raw;
+  try {
+    raw = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: FIREFOX,
+      headless: true,
+      userDataDir: profileDir,
+      protocolTimeout: 300_000,
+      timeout: 60_000,
+      env: cleanEnv({ HOME: root, LANG: 'C.UTF-8', ...env }),
+      extraPrefsFirefox: {
+        // Save every download to downloadsDir at once, no dialog, no panel.
+        'browser.download.folderList': 2,
+        'browser.download.dir': downloadsDir,
+        'browser.download.useDownloadDir': true,
+        'browser.download.always_ask_before_handling_new_types': false,
+        'browser.download.start_downloads_in_tmp_dir': false,
+        'browser.download.alwaysOpenPanel': false,
+        'browser.download.panel.shown': true,
+        ...prefs,
+      },
+    });
+  } catch (error) {
+    await removeDir(root);
+    throw error;
+  }
+  let closed = null;
+  return {
+    engine: 'firefox',
+    raw,
+    pid: raw.process()?.pid ?? null,
+    profileDir,
+    downloadsDir,
+    async newPage() {
+      return new FirefoxPage(await raw.newPage(), this);
+    },
+    close() {
+      closed ??= raw.close().catch(() => {}).finally(() => removeDir(root));
+      return closed;
+    },
+  };
+}
+
+/** Launches `engine` ('chromium' or 'firefox') with launchBrowser() or launchFirefox(). */
+export async function launchEngine(engine, options = {}) {
+  if (engine === 'firefox') return launchFirefox(options);
+  assert.equal(engine, 'chromium', `unknown engine ${engine}`);
+  const context = await launchBrowser(options);
+  context.engine = 'chromium';
+  return context;
+}
+
+/**
+ * A Firefox tab with the part of playwright's Page API the cross-browser tests use (same
+ * names, same meaning): goto, setInputFiles, click, fill, selectOption, inputValue,
+ * textContent, isVisible, waitForSelector (visible by default; `state: 'attached'` or
+ * `'hidden'`), waitForFunction, evaluate, close. `raw` is puppeteer's Page.
+ */
+export class FirefoxPage {
+  constructor(raw, browser) {
+    this.raw = raw;
+    this.browser = browser;
+    this.engine = 'firefox';
+  }
+
+  goto(url) {
+    return this.raw.goto(url);
+  }
+
+  async setInputFiles(selector, files) {
+    const input = await this.raw.waitForSelector(selector);
+    await input.uploadFile(...files);
+  }
+
+  click(selector) {
+    return this.raw.locator(selector).click();
+  }
+
+  fill(selector, value) {
+    return this.raw.locator(selector).fill(value);
+  }
+
+  selectOption(selector, value) {
+    return this.raw.select(selector, value);
+  }
+
+  inputValue(selector) {
+    return this.raw.$eval(selector, (e) => e.value);
+  }
+
+  textContent(selector) {
+    return this.raw.$eval(selector, (e) => e.textContent);
+  }
+
+  isVisible(selector) {
+    return this.raw.evaluate((s) => {
+      const e = document.querySelector(s);
+      return Boolean(e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden');
+    }, selector);
+  }
+
+  waitForSelector(selector, { state = 'visible', timeout = 30_000 } = {}) {
+    const how = { attached: {}, visible: { visible: true }, hidden: { hidden: true } }[state];
+    assert.ok(how, `unknown state ${state}`);
+    return this.raw.waitForSelector(selector, { ...how, timeout });
+  }
+
+  waitForFunction(fn, arg, { timeout = 30_000 } = {}) {
+    return this.raw.waitForFunction(fn, { timeout, polling: 100 }, arg);
+  }
+
+  evaluate(fn, arg) {
+    return this.raw.evaluate(fn, arg);
+  }
+
+  close() {
+    return this.raw.close();
+  }
+}
+
+/** Files of a Firefox download directory: complete-looking ones and `.part` files. */
+function downloadState(dir) {
+  const names = fs.readdirSync(dir);
+  return { names: names.filter((n) => !n.endsWith('.part')), parts: names.filter((n) => n.endsWith('.part')) };
+}
+
+/**
+ * Firefox's side of waitForDownload: Firefox writes `<name>.<random>.<ext>.part` beside an
+ * empty placeholder `<name>.<ext>` and moves it over the placeholder when the download
+ * completes; a failed download leaves the placeholder empty and the `.part` behind. A new
+ * name while no new `.part` exists, unchanged over three polls, is complete.
+ */
+async function waitForFirefoxDownload(page, trigger, { saveAs, timeoutMs }) {
+  const dir = page.browser.downloadsDir;
+  const start = downloadState(dir);
+  const before = new Set([...start.names, ...start.parts]);
+  await trigger();
+  const deadline = Date.now() + timeoutMs;
+  let candidate = null;
+  let stable = 0;
+  for (;;) {
+    const { names, parts } = downloadState(dir);
+    const fresh = names.filter((n) => !before.has(n));
+    const busy = parts.some((n) => !before.has(n));
+    const key = fresh.length === 1 && !busy ? `${fresh[0]}:${fs.statSync(path.join(dir, fresh[0])).size}` : null;
+    if (key && key === candidate) stable++;
+    else stable = 0;
+    candidate = key;
+    if (stable >= 3) break;
+    if (Date.now() > deadline) throw new Error(`no completed download in ${dir} after ${timeoutMs} ms: ${names}`);
+    await sleep(150);
+  }
+  const name = candidate.slice(0, candidate.lastIndexOf(':'));
+  let file = path.join(dir, name);
+  if (saveAs) {
+    await fsp.rename(file, saveAs);
+    file = saveAs;
+  }
+  return { download: null, path: file, name };
+}
+
+/**
  * Runs `trigger()` and waits for the download it starts; returns
  * `{ download, path, name }` once the file is complete (`path` is under the context's
- * downloads directory, or `saveAs` when given). Throws if the download failed.
+ * downloads directory, or `saveAs` when given). Throws if the download failed. In Firefox
+ * (a FirefoxPage) `download` is null and a failed download is a timeout: check the page.
  */
 export async function waitForDownload(page, trigger, { saveAs, timeoutMs = 120_000 } = {}) {
+  if (page.engine === 'firefox') return waitForFirefoxDownload(page, trigger, { saveAs, timeoutMs });
   const [download] = await Promise.all([
     page.waitForEvent('download', { timeout: timeoutMs }),
     trigger(),
@@ -532,6 +727,63 @@ const SUBRESOURCES = new Set(['script', 'stylesheet', 'image', 'font', 'manifest
 const CSP_MESSAGE = /Content[- ]Security[- ]Policy|^Refused to /i;
 
 /**
+ * The guard in Firefox, with what WebDriver BiDi shows of a tab: its requests (origin, and
+ * secrets in URLs and headers; the service worker's own requests and WebSocket frames are
+ * not visible there), uncaught page errors and console messages about the Content Security
+ * Policy. Same interface as guard().
+ */
+function firefoxGuard(page, origin, secretList) {
+  const raw = page.raw;
+  const expected = originOf(origin);
+  const problems = [];
+  const requests = [];
+  const leak = (where, value) => {
+    if (value === undefined || value === null) return;
+    secretList.forEach((secret, i) => {
+      if (String(value).includes(secret)) problems.push(`${where} contains secret #${i}`);
+    });
+  };
+  const onRequest = (request) => {
+    const url = request.url();
+    // BiDi has no resource type (puppeteer throws UnsupportedOperation for it).
+    requests.push({ method: request.method(), url, resourceType: 'unknown', serviceWorker: false });
+    if (IGNORED_SCHEMES.test(url)) return;
+    const wire = url.split('#')[0];
+    let o = null;
+    try {
+      o = originOf(url);
+    } catch {
+      problems.push(`request to an unparsable URL: ${wire}`);
+    }
+    if (o && o !== expected) problems.push(`${request.method()} request to another origin: ${wire}`);
+    leak(`${request.method()} request URL ${wire}`, wire);
+    for (const [name, value] of Object.entries(request.headers())) leak(`request ${wire}: header ${name}`, value);
+  };
+  const onError = (error) => problems.push(`uncaught error on ${raw.url().split('#')[0]}: ${error?.stack || error?.message || error}`);
+  const onConsole = (message) => {
+    if (CSP_MESSAGE.test(message.text())) problems.push(`console ${message.type()}: ${message.text()}`);
+  };
+  raw.on('request', onRequest);
+  raw.on('pageerror', onError);
+  raw.on('console', onConsole);
+  return {
+    problems,
+    requests,
+    dispose() {
+      raw.off('request', onRequest);
+      raw.off('pageerror', onError);
+      raw.off('console', onConsole);
+    },
+    async assertClean() {
+      assert.ok(
+        problems.length === 0,
+        `the guard found ${problems.length} problem(s):\n  - ${problems.join('\n  - ')}`,
+      );
+    },
+  };
+}
+
+/**
  * Watches everything the page's context does (every page in it, its service workers and
  * their requests, WebSockets) and collects problems:
  *
@@ -553,6 +805,9 @@ const CSP_MESSAGE = /Content[- ]Security[- ]Policy|^Refused to /i;
  * to inspect; `g.dispose()` stops watching.
  */
 export async function guard(page, origin, { secrets = [], websocketFrames = true } = {}) {
+  if (page.engine === 'firefox') {
+    return firefoxGuard(page, origin, secrets.filter((s) => s !== undefined && s !== null && String(s) !== '').map(String));
+  }
   const context = page.context();
   const expected = originOf(origin);
   const secretList = secrets.filter((s) => s !== undefined && s !== null && String(s) !== '').map(String);
@@ -817,7 +1072,7 @@ export function rssKiB(pid) {
  * the highest sum, how many samples were taken, the most processes seen at once, and every
  * sum in order (KiB).
  */
-export function startRssSampler(rootPid, everyMs = 100) {
+export function startRssSampler(rootPid, everyMs = 100, measure = rssKiB) {
   assert.ok(Number.isInteger(rootPid) && rootPid > 0, `not a pid: ${rootPid}`);
   let peakKiB = 0;
   let peakProcesses = 0;
@@ -825,7 +1080,7 @@ export function startRssSampler(rootPid, everyMs = 100) {
   const sample = () => {
     const tree = processTree(rootPid);
     let sum = 0;
-    for (const pid of tree) sum += rssKiB(pid);
+    for (const pid of tree) sum += measure(pid);
     series.push(sum);
     peakKiB = Math.max(peakKiB, sum);
     peakProcesses = Math.max(peakProcesses, tree.length);
@@ -847,6 +1102,26 @@ export function startRssSampler(rootPid, everyMs = 100) {
       return result;
     },
   };
+}
+
+/** Pss of `pid` in KiB (0 when it is gone): its private pages plus its share of shared ones. */
+export function pssKiB(pid) {
+  try {
+    const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const m = /^Pss:\s+(\d+) kB/m.exec(rollup);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Like startRssSampler, in PSS: shared pages count once across the tree, so the sum is
+ * what the browser really holds (the issue's measure of a download's memory). Reading
+ * smaps_rollup costs more than status: sample every 250 ms or slower.
+ */
+export function startPssSampler(rootPid, everyMs = 250) {
+  return startRssSampler(rootPid, everyMs, pssKiB);
 }
 
 // ---------------------------------------------------------------------------------------
