@@ -204,7 +204,8 @@ test('leaving warns while an upload runs and while a fresh link was not copied',
   assert.equal(await prevented(), false, 'nothing to lose yet');
   await p.setInputFiles('#file-input', [await makeFile(work, 'big.bin', 48_000_000, 3)]);
   await p.click('#upload-button');
-  await p.waitForSelector('#progress:not([hidden])');
+  // A fast machine may finish before the check: then the uncopied link is what warns.
+  await p.waitForSelector('#progress:not([hidden]), #share:not([hidden])');
   const during = await p.evaluate(() => {
     const e = new Event('beforeunload', { cancelable: true });
     window.dispatchEvent(e);
