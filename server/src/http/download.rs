@@ -17,8 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -29,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::limits::Limits;
-use super::{RawId, file_id, nonce_header, ttl, web};
+use super::{PathId, nonce_header, ttl, web};
 use crate::error::ApiError;
 use crate::meta::{Complete, FileRecord, Reserve};
 use crate::metrics::DownloadTracker;
@@ -42,11 +41,10 @@ fn renew_every(state: &AppState) -> Duration {
     state.config.download_lease / 3
 }
 
-async fn live(state: &AppState, raw_id: &str) -> Result<FileRecord, ApiError> {
-    let id = file_id(raw_id)?;
+async fn live(state: &AppState, id: &FileId) -> Result<FileRecord, ApiError> {
     state
         .meta
-        .get(&id, state.clock.now())
+        .get(id, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -57,10 +55,10 @@ async fn live(state: &AppState, raw_id: &str) -> Result<FileRecord, ApiError> {
 /// then shows that the file is gone, and Send clients see a non-2xx as expired).
 pub(super) async fn page(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<PathId, ApiError>,
 ) -> Result<Response, ApiError> {
     let record = match id {
-        Ok(Path(id)) => match live(&state, &id).await {
+        Ok(PathId(id)) => match live(&state, &id).await {
             Ok(record) => Some(record),
             Err(ApiError::NotFound) => None,
             Err(e) => return Err(e),
@@ -84,7 +82,7 @@ pub(super) async fn page(
 /// `GET /api/exists/:id`.
 pub(super) async fn exists(
     State(state): State<AppState>,
-    RawId(id): RawId,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let record = live(&state, &id).await?;
     let body = ExistsResponse {
@@ -100,10 +98,10 @@ pub(super) async fn exists(
 async fn authorize(
     state: &AppState,
     limits: &Limits,
-    raw_id: &str,
+    id: &FileId,
     headers: &HeaderMap,
 ) -> Result<(FileRecord, String), ApiError> {
-    let record = live(state, raw_id).await?;
+    let record = live(state, id).await?;
     let current = record.file.nonce.clone();
     let unauthorized = || ApiError::Unauthorized {
         nonce: Some(current.clone()),
@@ -148,7 +146,7 @@ async fn authorize(
 pub(super) async fn metadata(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
-    RawId(id): RawId,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
@@ -166,7 +164,7 @@ pub(super) async fn metadata(
 pub(super) async fn download(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
-    RawId(id): RawId,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;

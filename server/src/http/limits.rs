@@ -14,7 +14,7 @@
 //! more than 1,800 an hour (each costs a row, a file and its metadata, which the quota
 //! does not count); the bytes of any number of uploads are bounded by the quota.
 //!
-//! The client is the address [`super::client`] finds (an IPv6 client's `/64`). The three
+//! The client is the address [`super::client_ip`] finds (an IPv6 client's `/64`). The three
 //! per-client request buckets are `tower_governor` layers on their routes; over the limit
 //! they answer 429 with `Retry-After` before the handler runs.
 //!
@@ -49,7 +49,7 @@ use tower_governor::GovernorLayer;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 
-use super::client::ClientIp;
+use super::client_ip::ClientIp;
 use crate::config::{self, Rate};
 use crate::error::ApiError;
 use crate::state::AppState;

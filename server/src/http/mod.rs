@@ -21,7 +21,7 @@
 //! passwords per file ([`limits`]); the client is found by [`client`].
 
 mod body;
-pub mod client;
+pub mod client_ip;
 mod download;
 mod legal;
 pub mod limits;
@@ -43,6 +43,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use sealdrop_protocol::api::FileId;
 use sealdrop_protocol::api::{ConfigResponse, Defaults, Limits, UploadAuth, VersionResponse};
 use sealdrop_protocol::auth;
 use tracing::Instrument;
@@ -61,7 +62,7 @@ pub fn router(state: AppState) -> Router {
     let limits = Arc::new(limits::Limits::new(&c.limits));
     let context = Context {
         clients: Arc::new(
-            client::Resolver::new(c.trusted_proxies.clone(), c.trusted_proxy_header)
+            client_ip::Resolver::new(c.trusted_proxies.clone(), c.trusted_proxy_header)
                 .log_addresses(c.log_client_ip),
         ),
         limits: limits.clone(),
@@ -115,7 +116,7 @@ pub fn router(state: AppState) -> Router {
 /// What the request middleware needs.
 #[derive(Debug, Clone)]
 struct Context {
-    clients: Arc<client::Resolver>,
+    clients: Arc<client_ip::Resolver>,
     limits: Arc<limits::Limits>,
     log_client_ip: bool,
     /// The base URL is https: send `Strict-Transport-Security`.
@@ -137,7 +138,7 @@ fn is_api(path: &str) -> bool {
         )
 }
 
-/// Finds the client ([`client::ClientIp`], set as a request extension with the
+/// Finds the client ([`client_ip::ClientIp`], set as a request extension with the
 /// [`limits::Limits`]), gives every request an id (uuid v7, in `X-Request-Id` and in
 /// every log line of the request), logs one line per request without headers, query,
 /// body or (unless `--log-client-ip`) IP address, counts error answers in the metrics
@@ -290,12 +291,12 @@ fn nonce_header(nonce: &str) -> [(HeaderName, HeaderValue); 1] {
     [(header::WWW_AUTHENTICATE, value)]
 }
 
-/// Parses a file id from a path; malformed ids are simply not found.
-/// The `{id}` of a route. An id that is not UTF-8 once percent-decoded cannot name a file:
-/// it is the JSON 404 of any unknown id, not axum's plain-text rejection.
-pub(super) struct RawId(pub String);
+/// The `{id}` of a route, a well-formed file id. Any other (malformed, or not UTF-8 once
+/// percent-decoded) cannot name a file: the JSON 404 of any unknown id, not axum's
+/// plain-text rejection.
+pub(super) struct PathId(pub FileId);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RawId {
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -304,13 +305,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RawId {
     ) -> Result<Self, ApiError> {
         axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(id)| Self(id))
-            .map_err(|_| ApiError::NotFound)
+            .ok()
+            .and_then(|axum::extract::Path(id)| FileId::parse(&id))
+            .map(Self)
+            .ok_or(ApiError::NotFound)
     }
-}
-
-fn file_id(raw: &str) -> Result<sealdrop_protocol::api::FileId, ApiError> {
-    sealdrop_protocol::api::FileId::parse(raw).ok_or(ApiError::NotFound)
 }
 
 /// Time to live in milliseconds, as Send reports it.

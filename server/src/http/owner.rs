@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
-use sealdrop_protocol::api::{InfoResponse, OwnerRequest, ParamsRequest, PasswordRequest};
+use sealdrop_protocol::api::{FileId, InfoResponse, OwnerRequest, ParamsRequest, PasswordRequest};
 use sealdrop_protocol::auth::{self, OwnerToken, b64u};
 use serde::de::DeserializeOwned;
 
-use super::{RawId, file_id, ok, ttl};
+use super::{PathId, ok, ttl};
 use crate::error::ApiError;
 use crate::meta::{FileRecord, SetLimit};
 use crate::state::AppState;
@@ -27,11 +27,10 @@ pub(super) fn json<T: DeserializeOwned>(body: SmallBody) -> Result<T, ApiError> 
 }
 
 /// Loads the live record of `id` and checks the owner token.
-async fn authorize(state: &AppState, raw_id: &str, token: &str) -> Result<FileRecord, ApiError> {
-    let id = file_id(raw_id)?;
+async fn authorize(state: &AppState, id: &FileId, token: &str) -> Result<FileRecord, ApiError> {
     let record = state
         .meta
-        .get(&id, state.clock.now())
+        .get(id, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
     if !OwnerToken::new(token).matches(&record.file.owner_hash) {
@@ -42,7 +41,7 @@ async fn authorize(state: &AppState, raw_id: &str, token: &str) -> Result<FileRe
 
 pub(super) async fn info(
     State(state): State<AppState>,
-    RawId(id): RawId,
+    PathId(id): PathId,
     body: SmallBody,
 ) -> Result<Json<InfoResponse>, ApiError> {
     let req: OwnerRequest = json(body)?;
@@ -56,7 +55,7 @@ pub(super) async fn info(
 
 pub(super) async fn params(
     State(state): State<AppState>,
-    RawId(id): RawId,
+    PathId(id): PathId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let req: ParamsRequest = json(body)?;
@@ -85,7 +84,7 @@ pub(super) async fn params(
 
 pub(super) async fn password(
     State(state): State<AppState>,
-    RawId(id): RawId,
+    PathId(id): PathId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let req: PasswordRequest = json(body)?;
@@ -110,7 +109,7 @@ pub(super) async fn password(
 
 pub(super) async fn delete(
     State(state): State<AppState>,
-    RawId(id): RawId,
+    PathId(id): PathId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
     let req: OwnerRequest = json(body)?;

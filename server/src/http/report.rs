@@ -39,9 +39,9 @@ use sealdrop_protocol::names::unsafe_char;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
+use super::PathId;
 use super::limits::Limits;
 use super::owner::{SmallBody, json};
-use super::{RawId, file_id};
 use crate::error::ApiError;
 use crate::meta::{ReportReason, Reported};
 use crate::state::AppState;
@@ -53,10 +53,9 @@ pub const MAX_DETAILS: usize = 500;
 pub(super) async fn report(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
-    RawId(raw_id): RawId,
+    PathId(id): PathId,
     body: SmallBody,
 ) -> Result<Response, ApiError> {
-    let id = file_id(&raw_id)?;
     let req: ReportRequest = json(body)?;
     let password = req.password.map(Zeroizing::new);
     let key = Zeroizing::new(req.key);

@@ -40,7 +40,7 @@ use sealdrop_protocol::{ece, link};
 use tracing::Instrument;
 
 use super::body::{LINGER_BYTES, LINGER_FOR, Pace, client_gone, read_error};
-use super::client::ClientIp;
+use super::client_ip::ClientIp;
 use super::limits::Limits;
 use super::nonce_header;
 use crate::error::{ApiError, ErrorCode};
