@@ -261,14 +261,17 @@ test('expired, unknown and incomplete links get a clear page', async () => {
   await p.close();
 });
 
-test('delete from the share panel: the link stops working and the list forgets it', async () => {
+test('delete from the share panel: confirmed, the link stops working and the list says so', async () => {
   const file = await makeFile(work, 'delete-me.bin', 5000, 51);
   const { p, g } = await page();
   const link = await browserUpload(p, [file]);
-  assert.equal(await p.locator(`#share-list li[data-id="${idOf(link)}"]`).count(), 1);
+  const item = p.locator(`#share-list li[data-id="${idOf(link)}"]`);
+  assert.equal(await item.count(), 1);
   await p.click('#delete');
+  await p.click('#delete-confirm');
   await p.waitForSelector('#compose:not([hidden])');
-  assert.equal(await p.locator(`#share-list li[data-id="${idOf(link)}"]`).count(), 0);
+  // An ended share stays listed, saying what happened, until dismissed.
+  assert.equal(await item.locator('.facts').textContent(), 'Ended: deleted');
   const exists = await cli(['exists', link]);
   assert.equal(exists.code, 2, exists.stderr);
   // What this browser remembers: never the link's secret.
