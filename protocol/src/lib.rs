@@ -50,7 +50,6 @@
         clippy::arithmetic_side_effects
     )
 )]
-#![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;

@@ -27,7 +27,6 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
-#![warn(missing_docs)]
 
 pub mod admin;
 pub mod clock;
