@@ -2,10 +2,12 @@
 //! `--abuse-contact`), 404 when neither is set.
 //!
 //! The page is built here, not taken from the operator: the notice is inserted as escaped
-//! text in a `<pre>` (Markdown shows as written, HTML as source), the contact as a checked
-//! `mailto:` or http(s) link, so nothing the operator writes can run or restyle the page
-//! under the content security policy. Its headings are translated by the web client's
-//! `about.js`, like the "how it works" page.
+//! text in a `<pre>` (HTML shows as source), the contact as a checked `mailto:` or
+//! http(s) link, so nothing the operator writes can run or restyle the page under the
+//! content security policy. The web client (`legal.js`) then renders the notice's text
+//! as a safe subset of Markdown, building elements, never HTML; without scripts it stays
+//! readable as written. Its headings are translated by `about.js`, like the "how it
+//! works" page.
 
 use axum::extract::State;
 use axum::http::header;
