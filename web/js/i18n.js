@@ -1,26 +1,69 @@
 // Texts in the reader's language. Every string of the interface lives in one file per
 // language under lang/; adding a language is adding a file and a line in LANGUAGES.
 //
+// The language is the one chosen in the page's language menu (kept in localStorage),
+// else the first of the browser's languages we have, else English. Changing it in the
+// menu reloads the page, so every text, also those the scripts set, is in one language.
+//
 // In HTML, `data-i18n="key"` sets an element's text and `data-i18n-attr="attr:key;…"`
 // sets attributes (labels, placeholders).
 
+import de from './lang/de.js';
 import en from './lang/en.js';
 import es from './lang/es.js';
+import fr from './lang/fr.js';
+import it from './lang/it.js';
+import ptBR from './lang/pt-BR.js';
 
-const LANGUAGES = { en, es };
+/** The languages, by BCP 47 tag, each with its name in itself (for the menu). */
+export const LANGUAGES = {
+  en: { name: 'English', strings: en },
+  es: { name: 'Español', strings: es },
+  de: { name: 'Deutsch', strings: de },
+  fr: { name: 'Français', strings: fr },
+  it: { name: 'Italiano', strings: it },
+  'pt-BR': { name: 'Português (Brasil)', strings: ptBR },
+};
 
-function pick() {
-  const wanted = globalThis.navigator?.languages ?? [globalThis.navigator?.language ?? 'en'];
+/** Where the menu's choice is kept. */
+const STORE_KEY = 'sealdrop.lang';
+
+function stored() {
+  try {
+    return globalThis.localStorage?.getItem(STORE_KEY) ?? null;
+  } catch {
+    // Storage can be blocked (privacy settings): then the browser's languages decide.
+    return null;
+  }
+}
+
+/**
+ * The language for a stored choice and the browser's language tags: the choice if we
+ * have it, else the first tag we have exactly (`pt-BR`), or by its base language (`de-AT`
+ * is German, `pt-PT` is the Portuguese we have), else English.
+ */
+export function pickLanguage(choice, wanted = []) {
+  if (choice && LANGUAGES[choice]) return choice;
+  const tags = Object.keys(LANGUAGES);
   for (const tag of wanted) {
-    const base = String(tag).toLowerCase().split('-')[0];
-    if (LANGUAGES[base]) return base;
+    const lower = String(tag).toLowerCase();
+    const exact = tags.find((t) => t.toLowerCase() === lower);
+    if (exact) return exact;
+    const base = lower.split('-')[0];
+    const same = tags.find((t) => t.toLowerCase().split('-')[0] === base);
+    if (same) return same;
   }
   return 'en';
 }
 
-/** The language in use (`en`, `es`, …). */
+function pick() {
+  const nav = globalThis.navigator;
+  return pickLanguage(stored(), nav?.languages?.length ? nav.languages : [nav?.language ?? 'en']);
+}
+
+/** The language in use (`en`, `es`, `pt-BR`, …). */
 export const lang = pick();
-const strings = LANGUAGES[lang];
+const strings = LANGUAGES[lang].strings;
 
 const plurals = new Intl.PluralRules(lang);
 
@@ -34,9 +77,13 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
 }
 
-/** Translates the document: texts, attributes, the title and `<html lang>`. */
+/**
+ * Translates the document: texts, attributes, the title and `<html lang>`; and puts the
+ * language menu in the page's header (once).
+ */
 export function translatePage(root = document) {
   document.documentElement.lang = lang;
+  addMenu();
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-attr]')) {
     for (const pair of el.dataset.i18nAttr.split(';')) {
@@ -44,6 +91,41 @@ export function translatePage(root = document) {
       if (attr && key) el.setAttribute(attr, t(key));
     }
   }
+}
+
+/**
+ * The language menu: a `<select>` at the end of `header.top`, each language named in
+ * itself. Choosing one keeps it in localStorage and reloads the page (the send page asks
+ * first while an upload runs or a fresh link was not copied).
+ */
+function addMenu() {
+  const header = document.querySelector('header.top');
+  if (!header || document.getElementById('lang-menu')) return;
+  const label = document.createElement('label');
+  label.className = 'lang-menu';
+  const text = document.createElement('span');
+  text.className = 'visually-hidden';
+  text.dataset.i18n = 'common.language';
+  text.textContent = t('common.language');
+  const select = document.createElement('select');
+  select.id = 'lang-menu';
+  for (const [tag, { name }] of Object.entries(LANGUAGES)) {
+    const option = new Option(name, tag, false, tag === lang);
+    option.lang = tag;
+    select.append(option);
+  }
+  select.addEventListener('change', () => {
+    try {
+      localStorage.setItem(STORE_KEY, select.value);
+    } catch {
+      // Storage is blocked, so the choice cannot be kept: stay as we are.
+      select.value = lang;
+      return;
+    }
+    globalThis.location.reload();
+  });
+  label.append(text, select);
+  header.append(label);
 }
 
 const units = ['B', 'KB', 'MB', 'GB', 'TB'];

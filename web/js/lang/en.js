@@ -1,10 +1,12 @@
 // English texts of the web client. Keys are shared by every language file; a missing
-// key falls back to English. `{name}` is a placeholder; `{ one, other }` are plurals.
+// key falls back to English. `{name}` is a placeholder; `{ one, other }` are plurals,
+// and each language gives every form its Intl.PluralRules has (`one`, `many`, `other`…).
 export default {
   'common.skip': 'Skip to content',
   'common.about': 'How it works and what the server stores',
   'common.home': 'Send a file',
   'common.legal': 'Legal notice and abuse reports',
+  'common.language': 'Language',
 
   'send.title': 'Send files, end-to-end encrypted',
   'send.lead': 'Files are encrypted in this browser before they leave it. The link holds the key; the server never sees it.',
