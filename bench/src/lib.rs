@@ -9,6 +9,8 @@
 //!   loopback TCP copy.
 //! - [`crypto`] (scenario 1), [`fs`] (2 and 6), [`s3`] (3), [`concurrency`] (4),
 //!   [`small`] (5): the scenarios.
+//! - [`browser`] (7): the web client in Chromium and Firefox ESR beside the CLI, through
+//!   `bench/browser.mjs`.
 //! - [`stats`], [`report`]: medians and spreads; the Markdown and JSON output.
 //!
 //! `scripts/bench` runs everything and writes `bench/results/latest.{md,json,png}`;
@@ -18,6 +20,7 @@
     reason = "a benchmark stops loudly on the impossible (a fixed-size buffer that fails to encrypt)"
 )]
 
+pub mod browser;
 pub mod clients;
 pub mod concurrency;
 pub mod crypto;

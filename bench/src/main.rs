@@ -9,9 +9,17 @@ use clap::Parser;
 use sealdrop_bench::clients::Prepared;
 use sealdrop_bench::proc::Tools;
 use sealdrop_bench::report::{Report, filesystem_of, machine};
-use sealdrop_bench::{concurrency, crypto, fs, s3, small};
+use sealdrop_bench::{browser, concurrency, crypto, fs, s3, small};
 
-const SCENARIOS: [&str; 6] = ["crypto", "fs", "s3", "concurrency", "small", "scaling"];
+const SCENARIOS: [&str; 7] = [
+    "crypto",
+    "fs",
+    "s3",
+    "concurrency",
+    "small",
+    "scaling",
+    "browser",
+];
 
 /// Benchmarks sealdrop beside its baselines and peers, in one run.
 #[derive(Debug, Parser)]
@@ -25,7 +33,9 @@ struct Args {
     #[arg(long)]
     rounds: Option<usize>,
 
-    /// Only these scenarios (crypto, fs, s3, concurrency, small, scaling), comma-separated.
+    /// Only these scenarios (crypto, fs, s3, concurrency, small, scaling, browser),
+    /// comma-separated. `browser` (the web client in Chromium and Firefox ESR, beside the
+    /// CLI) is left out of --smoke unless named here.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 
@@ -192,6 +202,13 @@ fn run() -> Result<()> {
             .map(|len| file(*len))
             .collect::<Result<Vec<_>>>()?;
         fs::scaling(&mut report, &tools, work.path(), &files, rounds)?;
+    }
+
+    // The browsers are heavy for a smoke run (and need tests/web's packages): only on request.
+    if wants("browser") && (!args.smoke || args.only.iter().any(|o| o == "browser")) {
+        eprintln!("scenario 7: the web client in Chromium and Firefox ESR, beside the CLI");
+        let mib = if args.smoke { 4 } else { 1024 };
+        browser::scenario(&mut report, &root, &bin_dir, mib, rounds)?;
     }
 
     let md = report.markdown();

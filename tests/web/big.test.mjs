@@ -1,72 +1,112 @@
-// A 1 GiB file through the browser both ways, with the whole browser's memory (every
-// Chromium process) sampled: streaming must keep it far below the file's size. The
-// figures (throughput, peak RSS) are printed as test diagnostics; they are measurements,
-// not pass/fail timings. SEALDROP_WEB_BIG_MIB changes the size.
+// A big file through the browser both ways, in every engine of ENGINES (Chromium and
+// Firefox ESR), with the whole browser's memory sampled: streaming must keep it far below
+// the file's size. Upload memory is the RSS of the browser's process tree over its idle
+// size; download memory is its PSS (shared pages counted once), the issue's measure, sampled
+// during the download. Throughput and memory are printed as test diagnostics; they are
+// measurements, not pass/fail timings.
+//
+// SEALDROP_WEB_BIG_MIB sets the size: 256 MiB in scripts/test, 1 GiB in scripts/soak.
+//
+// Known: Firefox ESR grows its parent process by about twice the file while it downloads
+// from a service worker (+2.3 GiB PSS for 1 GiB, +700 MiB for 256 MiB); the memory of the
+// worker's own process stays small. Its download-memory check is marked `todo` (reported,
+// not failing the suite) until that is fixed (issue 17, section 2).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { launchBrowser, makeFile, sha256File, startRssSampler, startServer, waitForDownload } from './harness.mjs';
+import {
+  ENGINES,
+  launchEngine,
+  makeFile,
+  sha256File,
+  startPssSampler,
+  startRssSampler,
+  startServer,
+  waitForDownload,
+} from './harness.mjs';
 
 const MiB = 1024 * 1024;
-const SIZE = Number(process.env.SEALDROP_WEB_BIG_MIB || 1024) * MiB;
-/** The browser's whole process tree may grow by at most this much over its idle size. */
-const GROWTH_LIMIT = 384 * MiB;
+const SIZE = Number(process.env.SEALDROP_WEB_BIG_MIB || 256) * MiB;
+/** The browser's process tree may grow by at most this much over its idle size (RSS, upload). */
+const UPLOAD_GROWTH_LIMIT = 384 * MiB;
+/** …and by at most this much PSS during a download (issue 17: 256 MiB for 1 GiB). */
+const DOWNLOAD_GROWTH_LIMIT = 256 * MiB;
 
 let server;
-let browser;
 let work;
+let file;
+let expected;
 
 before(async () => {
   server = await startServer();
-  browser = await launchBrowser();
   work = await fsp.mkdtemp(path.join(os.tmpdir(), 'sealdrop-big-'));
+  file = await makeFile(work, 'big.bin', SIZE, 99);
+  expected = await sha256File(file);
 });
 
 after(async () => {
-  await browser?.close();
   await server?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
 
-test(`${SIZE / MiB} MiB up and down in the browser, in bounded memory`, { timeout: 20 * 60_000 }, async (t) => {
-  const file = await makeFile(work, 'big.bin', SIZE, 99);
-  const expected = await sha256File(file);
-  const p = browser.pages()[0] ?? (await browser.newPage());
-  await p.goto(`${server.base}/`);
-  await p.waitForSelector('#expiry option', { state: 'attached' });
-  const idle = startRssSampler(browser.pid, 200);
-  await new Promise((resolve) => setTimeout(resolve, 600));
-  const baseline = idle.stop().peakKiB * 1024;
+const mib = (bytes) => (bytes / MiB).toFixed(0);
+const rate = (s) => (SIZE / 1e6 / s).toFixed(0);
+const settle = () => new Promise((resolve) => setTimeout(resolve, 1000));
 
-  const upRss = startRssSampler(browser.pid, 100);
-  await p.setInputFiles('#file-input', [file]);
-  const upStart = performance.now();
-  await p.click('#upload-button');
-  await p.waitForSelector('#share:not([hidden])', { timeout: 15 * 60_000 });
-  const upSeconds = (performance.now() - upStart) / 1000;
-  const up = upRss.stop();
-  const link = await p.inputValue('#share-link');
+for (const engine of ENGINES) {
+  test(`${engine}: ${SIZE / MiB} MiB up and down in the browser, in bounded memory`, { timeout: 30 * 60_000 }, async (t) => {
+    const browser = await launchEngine(engine);
+    try {
+      const p = await browser.newPage();
+      await p.goto(`${server.base}/`);
+      await p.waitForSelector('#expiry option', { state: 'attached' });
+      const idle = startRssSampler(browser.pid, 200);
+      await settle();
+      const upBaseline = Math.min(...idle.stop().series) * 1024;
 
-  await p.goto(link);
-  await p.waitForSelector('#ready:not([hidden])');
-  const downRss = startRssSampler(browser.pid, 100);
-  const downStart = performance.now();
-  const saved = await waitForDownload(p, () => p.click('#download-button'), { timeoutMs: 15 * 60_000 });
-  const downSeconds = (performance.now() - downStart) / 1000;
-  const down = downRss.stop();
-  assert.equal(await sha256File(saved.path), expected);
+      const upRss = startRssSampler(browser.pid, 100);
+      await p.setInputFiles('#file-input', [file]);
+      const upStart = performance.now();
+      await p.click('#upload-button');
+      await p.waitForSelector('#share:not([hidden])', { timeout: 25 * 60_000 });
+      const upSeconds = (performance.now() - upStart) / 1000;
+      const up = upRss.stop();
+      const link = await p.inputValue('#share-link');
+      await p.close();
 
-  const mib = (bytes) => (bytes / MiB).toFixed(0);
-  const rate = (s) => (SIZE / MiB / s).toFixed(0);
-  t.diagnostic(`browser idle RSS ${mib(baseline)} MiB (all Chromium processes)`);
-  t.diagnostic(`upload ${rate(upSeconds)} MiB/s, peak RSS ${mib(up.peakKiB * 1024)} MiB`);
-  t.diagnostic(`download ${rate(downSeconds)} MiB/s, peak RSS ${mib(down.peakKiB * 1024)} MiB`);
-  for (const [what, sample] of [['upload', up], ['download', down]]) {
-    const growth = sample.peakKiB * 1024 - baseline;
-    assert.ok(growth < GROWTH_LIMIT, `${what}: the browser grew by ${mib(growth)} MiB for a ${mib(SIZE)} MiB file`);
-  }
-  await fsp.rm(saved.path, { force: true });
-});
+      // A fresh tab for the download (Firefox's driver can hang in a reused one).
+      const q = await browser.newPage();
+      await q.goto(link);
+      await q.waitForSelector('#ready:not([hidden])');
+      const idlePss = startPssSampler(browser.pid, 250);
+      await settle();
+      const downBaseline = Math.min(...idlePss.stop().series) * 1024;
+      const downPss = startPssSampler(browser.pid, 250);
+      const downStart = performance.now();
+      const saved = await waitForDownload(q, () => q.click('#download-button'), { timeoutMs: 25 * 60_000 });
+      const downSeconds = (performance.now() - downStart) / 1000;
+      const down = downPss.stop();
+      assert.equal(await sha256File(saved.path), expected);
+      await fsp.rm(saved.path, { force: true });
+      await q.close();
+
+      const upGrowth = up.peakKiB * 1024 - upBaseline;
+      const downGrowth = down.peakKiB * 1024 - downBaseline;
+      t.diagnostic(`${engine}: upload ${rate(upSeconds)} MB/s, RSS ${mib(upBaseline)} → peak ${mib(up.peakKiB * 1024)} MiB`);
+      t.diagnostic(`${engine}: download ${rate(downSeconds)} MB/s, PSS ${mib(downBaseline)} → peak ${mib(down.peakKiB * 1024)} MiB`);
+      assert.ok(upGrowth < UPLOAD_GROWTH_LIMIT, `upload: the browser grew by ${mib(upGrowth)} MiB for a ${mib(SIZE)} MiB file`);
+      await t.test(
+        `${engine}: download memory grows by less than ${mib(DOWNLOAD_GROWTH_LIMIT)} MiB`,
+        { todo: engine === 'firefox' ? 'Firefox holds about twice the file in its parent process (issue 17, section 2)' : false },
+        () => {
+          assert.ok(downGrowth < DOWNLOAD_GROWTH_LIMIT, `download: the browser grew by ${mib(downGrowth)} MiB PSS for a ${mib(SIZE)} MiB file`);
+        },
+      );
+    } finally {
+      await browser.close();
+    }
+  });
+}
