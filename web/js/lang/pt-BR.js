@@ -88,7 +88,7 @@ export default {
   'shares.passwordOn': 'com senha',
   'shares.passwordOff': 'sem senha',
   'shares.copyNamed': 'Copiar o link de {name}',
-  'shares.downloaded': 'Encerrado: baixado {count} de {limit} vezes',
+  'shares.downloaded': 'Encerrado: {count} de {limit} downloads feitos',
   'shares.expired': 'Encerrado: expirou',
   'shares.deleted': 'Encerrado: excluído',
   'shares.gone': 'Encerrado: não está mais no servidor',
