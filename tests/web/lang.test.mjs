@@ -6,6 +6,7 @@
 // label or control at phone width (360 px) in any language. Screenshots of each language
 // go to a temporary directory (SEALDROP_LANG_SHOTS names one to keep them).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,7 +60,7 @@ let shots;
 
 before(async () => {
   // The web client from the checkout, not the copy embedded at the last build.
-  server = await startServer({ args: ['--web-dir', WEB_DIR] });
+  server = await startServer({ args: ['--web-dir', WEB_DIR, '--abuse-contact', 'abuse@example.org'] });
   browser = await launchBrowser();
   work = await fsp.mkdtemp(path.join(os.tmpdir(), 'sealdrop-lang-'));
   shots = process.env.SEALDROP_LANG_SHOTS || path.join(work, 'shots');
@@ -149,6 +150,13 @@ test('the menu switches the language, the choice survives a reload and holds on 
     assert.equal(await page.locator('h1').textContent(), de['about.title']);
     assert.equal(await page.locator('#lang-menu').inputValue(), 'de');
 
+    // The legal page is web/legal.html with the operator's parts: it gets the menu too.
+    if (fs.existsSync(path.join(WEB_DIR, 'legal.html'))) {
+      await page.goto(`${server.base}/legal`);
+      assert.equal(await page.locator('h1').textContent(), de['legal.title']);
+      assert.equal(await page.locator('#lang-menu').inputValue(), 'de');
+    }
+
     await page.goto(link);
     await page.waitForSelector('#download-button:visible');
     assert.equal(await page.locator('#download-button').textContent(), de['download.download']);
@@ -207,6 +215,7 @@ test('no text overflows its control at 360 px in any language (screenshots)', as
         ['send', `${server.base}/`],
         ['download', link],
         ['about', `${server.base}/about.html`],
+        ...(fs.existsSync(path.join(WEB_DIR, 'legal.html')) ? [['legal', `${server.base}/legal`]] : []),
       ]) {
         await openIn(page, tag, url);
         if (name === 'download') await page.waitForSelector('#download-button:visible');
