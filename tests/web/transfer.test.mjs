@@ -378,8 +378,9 @@ test(`${engine}: a damaged file ends with a clear error and no completed downloa
     const { p, g } = await page([secretOf(link), secretOf(cut)], engine);
     await openLink(p, broken);
     if (engine === 'firefox') {
-      // No download events over BiDi: the page says damaged, and what Firefox keeps of the
-      // failed download is its empty placeholder and a `.part`, never a complete file.
+      // No download events over BiDi: the page says damaged, and no complete file appears
+      // (Firefox saves from a Blob made only once the whole file decrypted; were it to
+      // stream, a failed download would leave an empty placeholder and a `.part`).
       const dir = browsers.firefox.downloadsDir;
       await p.click('#download-button');
       await p.waitForFunction(() => /damaged/i.test(document.getElementById('download-status').textContent));
