@@ -599,3 +599,45 @@ async fn admin_out(state: &sealdrop_server::AppState, json: bool, command: Admin
         .unwrap();
     String::from_utf8(out).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legal_page_is_the_web_clients_template_filled_in() {
+    let notice = "Example Ltd";
+    let server = TestServer::start_with(
+        |c| c.legal_notice = Some(notice.into()),
+        Arc::new(SystemClock),
+    )
+    .await;
+    let html = reqwest::get(format!("{}/legal", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/legal.html"),
+    )
+    .unwrap();
+    let (head, rest) = template.split_once("<!-- sealdrop:legal").unwrap();
+    let tail = rest.split_once("-->").unwrap().1;
+    assert!(html.starts_with(head), "{html}");
+    assert!(html.ends_with(tail), "{html}");
+    assert!(html.contains(r#"<pre id="legal-notice" class="notice">Example Ltd</pre>"#));
+    assert!(!html.contains("sealdrop:legal"), "{html}");
+
+    // A web directory without the template still gets a page.
+    let web = tempfile::tempdir().unwrap();
+    let bare = TestServer::start_with(
+        |c| {
+            c.legal_notice = Some(notice.into());
+            c.web_dir = Some(web.path().to_owned());
+        },
+        Arc::new(SystemClock),
+    )
+    .await;
+    let resp = reqwest::get(format!("{}/legal", bare.base)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Example Ltd</pre>"), "{html}");
+    assert!(html.ends_with("</body></html>\n"), "{html}");
+}

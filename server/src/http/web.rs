@@ -123,6 +123,14 @@ pub(super) async fn download_page(
     Ok((status, [(header::CONTENT_TYPE, HTML)], body).into_response())
 }
 
+/// The text of the web client's file `rel` (a page that a route fills in), `None` when
+/// the web client has no such file or it is not UTF-8.
+pub(super) async fn text(state: &AppState, rel: &str) -> Result<Option<String>, ApiError> {
+    Ok(load(state, rel)
+        .await?
+        .and_then(|asset| String::from_utf8(asset.body.to_vec()).ok()))
+}
+
 /// A 200 with the file, or a 304 when `If-None-Match` names its current version; both
 /// with the `ETag` and `Cache-Control: no-cache`.
 fn answer(rel: &str, asset: Asset, request: &HeaderMap) -> Response {
