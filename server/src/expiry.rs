@@ -32,8 +32,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use crate::meta::Millis;
 use crate::state::AppState;
 
 /// Longest sleep between two rounds.
@@ -49,7 +50,8 @@ pub struct OrphanSightings(Mutex<Sightings>);
 
 #[derive(Debug, Default)]
 struct Sightings {
-    first: HashMap<String, Instant>,
+    /// When each key was first found without a row (the state's clock).
+    first: HashMap<String, Millis>,
     /// The last key of the previous round's page, when the listing went on after it.
     cursor: Option<String>,
 }
@@ -59,13 +61,9 @@ impl OrphanSightings {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// When `key` was first found without a row (now, if it was not before).
-    fn first(&self, key: &str) -> Instant {
-        *self
-            .lock()
-            .first
-            .entry(key.to_owned())
-            .or_insert_with(Instant::now)
+    /// When `key` was first found without a row (`now`, if it was not before).
+    fn first(&self, key: &str, now: Millis) -> Millis {
+        *self.lock().first.entry(key.to_owned()).or_insert(now)
     }
 
     /// Where this round's listing starts: after the previous page's last key.
@@ -151,15 +149,19 @@ async fn sweep(state: &AppState, batch: usize) -> anyhow::Result<SweepReport> {
             break;
         }
     }
+    // The grace is judged on times the stores set (files' and objects' modification
+    // times, uploads' initiation), so on the real clock; deadlines and sightings are the
+    // state's clock's, as the rows' times are.
     let grace_start = SystemTime::now()
         .checked_sub(state.config.orphan_grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
+    let clock_now = SystemTime::UNIX_EPOCH + Duration::from_millis(now);
     report.pending_discarded = state.blobs.discard_pending(grace_start).await?;
-    let confirm = state.config.orphan_grace.min(CONFIRM_ORPHAN);
+    let confirm = u64::try_from(state.config.orphan_grace.min(CONFIRM_ORPHAN).as_millis())
+        .unwrap_or(u64::MAX);
     let mut waiting = Vec::new();
     // Only blobs whose own deadline has passed: until then a blob without a row may be
     // a live file whose row is in a metadata store this instance does not see.
-    let clock_now = SystemTime::UNIX_EPOCH + Duration::from_millis(now);
     // A page a round, resuming after the previous one: blobs the sweeper must keep (held
     // files, foreign objects) never hide the ones after them.
     let after = state.orphans.cursor();
@@ -174,7 +176,7 @@ async fn sweep(state: &AppState, batch: usize) -> anyhow::Result<SweepReport> {
         if blob.modified >= grace_start || state.meta.knows_blob(&blob.key).await? {
             continue;
         }
-        if state.orphans.first(&blob.key).elapsed() < confirm {
+        if now.saturating_sub(state.orphans.first(&blob.key, now)) < confirm {
             waiting.push(blob.key);
             continue;
         }
@@ -240,7 +242,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::clock::SystemClock;
+    use crate::clock::{Clock, ManualClock, SystemClock};
     use crate::config::Config;
 
     /// Sets the modification time of `path` `by` back.
@@ -256,23 +258,26 @@ mod tests {
     const DAY: Duration = Duration::from_secs(86_400);
 
     /// A server's state on the embedded stores in a new directory, with an orphan grace
-    /// of 1 s.
-    async fn with_a_grace_of_1s() -> (tempfile::TempDir, AppState) {
+    /// of 1 s, and its clock: a manual one, started at the real time (the files' times
+    /// are real), which the tests move on instead of sleeping.
+    async fn with_a_grace_of_1s() -> (tempfile::TempDir, AppState, Arc<ManualClock>) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::with_data_dir(dir.path());
         config.orphan_grace = Duration::from_secs(1);
-        let state = crate::open_state(config, Arc::new(SystemClock))
-            .await
-            .unwrap();
-        (dir, state)
+        let clock = ManualClock::new(SystemClock.now());
+        let state = crate::open_state(config, clock.clone()).await.unwrap();
+        (dir, state, clock)
     }
+
+    /// More than the grace of [`with_a_grace_of_1s`].
+    const PAST_GRACE: Duration = Duration::from_millis(1100);
 
     /// A blob without a row is kept until its own deadline (its key's days plus two),
     /// however many rounds find it: a wrong or emptied metadata store deletes nothing
     /// live. Past it, it goes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_orphan_stays_until_its_own_deadline() {
-        let (dir, state) = with_a_grace_of_1s().await;
+        let (dir, state, clock) = with_a_grace_of_1s().await;
         let blobs = dir.path().join("blobs");
         let (week, day) = ("7-00000000000000cc", "1-00000000000000dd");
         for key in [week, day] {
@@ -285,14 +290,14 @@ mod tests {
         age(&blobs.join(day), 4 * DAY);
         for _ in 0..3 {
             sweep_once(&state).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(1100)).await;
+            clock.advance(PAST_GRACE);
         }
         assert!(blobs.join(week).exists(), "deleted before its deadline");
         assert!(!blobs.join(day).exists(), "kept after its deadline");
         age(&blobs.join(week), 10 * DAY);
         for _ in 0..2 {
             sweep_once(&state).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(1100)).await;
+            clock.advance(PAST_GRACE);
         }
         assert!(!blobs.join(week).exists(), "kept after its deadline");
     }
@@ -302,7 +307,7 @@ mod tests {
     /// stays however old it looks, and its writer commits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_orphan_goes_when_found_again_and_an_open_upload_never() {
-        let (dir, state) = with_a_grace_of_1s().await;
+        let (dir, state, clock) = with_a_grace_of_1s().await;
         let blobs = dir.path().join("blobs");
         let orphan = "1-00000000000000aa";
         let mut writer = state.blobs.begin(orphan).await.unwrap();
@@ -322,7 +327,7 @@ mod tests {
         let first = sweep_once(&state).await.unwrap();
         assert_eq!((first.orphans_deleted, first.pending_discarded), (0, 0));
         assert!(blobs.join(orphan).exists(), "gone on its first sighting");
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.advance(PAST_GRACE);
         let second = sweep_once(&state).await.unwrap();
         assert_eq!((second.orphans_deleted, second.pending_discarded), (1, 0));
         assert!(!blobs.join(orphan).exists());
@@ -339,7 +344,7 @@ mod tests {
     /// while the rounds go through the others.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kept_blobs_never_hide_the_orphans_after_them() {
-        let (dir, state) = with_a_grace_of_1s().await;
+        let (dir, state, clock) = with_a_grace_of_1s().await;
         let blobs = dir.path().join("blobs");
         let kept = [
             "1-0000000000000001",
@@ -373,7 +378,7 @@ mod tests {
         let mut deleted = 0;
         for _ in 0..8 {
             deleted += sweep(&state, 2).await.unwrap().orphans_deleted;
-            tokio::time::sleep(Duration::from_millis(1100)).await;
+            clock.advance(PAST_GRACE);
         }
         assert_eq!(deleted, 2);
         for key in kept {
