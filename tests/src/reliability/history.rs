@@ -44,7 +44,7 @@
 //!      answer at all (its server killed after the commit) may have left: its own if its
 //!      id is known, else at most one unknown row per such upload.
 //!
-//!    Readers that race the commit are the soak's watchers (`tests/tests/reliability.rs`):
+//!    Readers that race the commit are the soak's watchers (`tests/tests/reliability/`):
 //!    they take the id of a WebSocket upload from its first answer and poll `exists`,
 //!    then download, while the file is still being sent.
 //! 5. **Never lost.** An acknowledged upload that has downloads left, was not deleted and
