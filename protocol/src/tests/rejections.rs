@@ -308,6 +308,17 @@ fn share_link_base_has_no_trailing_slash_before_download() {
     }
 }
 
+/// Header values that carry no `send-v1` token: neither an `Authorization` nor a
+/// challenge.
+const NOT_SEND_V1: [&str; 6] = [
+    "",
+    "send-v1",
+    "send-v1 ",
+    "Bearer AAAA",
+    "send-v1 !!!",
+    "send-v1 A",
+];
+
 #[test]
 fn authorization_headers_are_lenient_where_clients_differ() {
     let bytes = [0xfbu8, 0xff, 0x01, 0x02];
@@ -319,14 +330,7 @@ fn authorization_headers_are_lenient_where_clients_differ() {
         assert_eq!(b64u::decode_lenient(form).unwrap(), bytes);
     }
     assert_eq!(auth::parse_header("Send-V1 AQ").unwrap(), [1]);
-    for bad in [
-        "",
-        "send-v1",
-        "send-v1 ",
-        "Bearer AAAA",
-        "send-v1 !!!",
-        "send-v1 A",
-    ] {
+    for bad in NOT_SEND_V1 {
         assert_eq!(
             auth::parse_header(bad),
             Err(Error::BadAuthorization),
@@ -355,15 +359,7 @@ fn challenges_format_and_parse_in_one_place() {
     ] {
         assert_eq!(auth::parse_challenge(value), Some(want), "{value:?}");
     }
-    for bad in [
-        "",
-        "send-v1",
-        "send-v1 ",
-        "Bearer AAAA",
-        "send-v1 !!!",
-        "send-v1 A",
-        "send-v1 AAAA BBBB",
-    ] {
+    for bad in NOT_SEND_V1.iter().chain(&["send-v1 AAAA BBBB"]) {
         assert_eq!(auth::parse_challenge(bad), None, "{bad:?}");
     }
 }
