@@ -20,6 +20,7 @@ import path from 'node:path';
 
 import {
   ENGINES,
+  WEB_DIR,
   launchEngine,
   makeFile,
   sha256File,
@@ -42,7 +43,8 @@ let file;
 let expected;
 
 before(async () => {
-  server = await startServer();
+  // The page of this tree, not the copy built into the binary (which may be older).
+  server = await startServer({ args: ['--web-dir', WEB_DIR] });
   work = await fsp.mkdtemp(path.join(os.tmpdir(), 'sealdrop-big-'));
   file = await makeFile(work, 'big.bin', SIZE, 99);
   expected = await sha256File(file);

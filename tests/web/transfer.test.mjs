@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 
 import {
   ENGINES,
+  WEB_DIR,
   cli,
   freePort,
   guard,
@@ -39,7 +40,8 @@ const browsers = {};
 let work;
 
 before(async () => {
-  server = await startServer();
+  // The page of this tree, not the copy built into the binary (which may be older).
+  server = await startServer({ args: ['--web-dir', WEB_DIR] });
   for (const engine of new Set(['chromium', ...ENGINES])) browsers[engine] = await launchEngine(engine);
   work = await fsp.mkdtemp(path.join(os.tmpdir(), 'sealdrop-web-'));
 });

@@ -358,7 +358,28 @@ async function viaResponseBlob(out) {
     done += n;
     progress(done, state.meta.size);
   });
-  const blob = await new Response(body, { headers: { 'Content-Type': 'application/octet-stream' } }).blob();
+  // Errors end the stream quietly and are raised here: Firefox logs a stream that errors
+  // inside Response.blob() as an uncaught page error.
+  let failure = null;
+  const reader = body.getReader();
+  const quiet = new ReadableStream({
+    async pull(controller) {
+      try {
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (err) {
+        failure = err ?? new Error('the download failed');
+        controller.close();
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  const blob = await new Response(quiet, { headers: { 'Content-Type': 'application/octet-stream' } }).blob();
+  if (failure?.name === 'DecryptError') throw failure;
+  // The body broke off after the server said yes (Firefox reports a cut body as an
+  // AbortError; nothing here cancels): the file is incomplete.
+  if (failure) throw Object.assign(new Error('the download broke off'), { damaged: true });
   if (blob.size !== out.size) throw Object.assign(new Error('short'), { damaged: true });
   saveBlob(blob, out);
 }
