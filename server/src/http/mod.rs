@@ -18,7 +18,7 @@
 //! Paths under `/api/` that match no route are always the JSON 404.
 //!
 //! Uploads, download routes and owner operations are rate-limited per client, and wrong
-//! passwords per file ([`limits`]); the client is found by [`client`].
+//! passwords per file ([`limits`]); the client is found by [`client_ip`].
 
 mod body;
 pub mod client_ip;
