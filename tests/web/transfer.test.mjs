@@ -250,7 +250,7 @@ test('expired, unknown and incomplete links get a clear page', async () => {
   const { p, g } = await page([secretOf(link)]);
   await openLink(p, link);
   assert.equal(await p.isVisible('#gone'), true);
-  assert.match(await p.textContent('h1'), /expired/i);
+  assert.match(await p.textContent('h1'), /no longer works/i);
 
   const response = await p.goto(`${server.base}/download/0123456789abcdef/#AAAAAAAAAAAAAAAAAAAAAA`);
   assert.equal(response.status(), 404);

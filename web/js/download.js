@@ -12,7 +12,7 @@
 
 import * as api from './api.js';
 import { authKeyOf, b64uEncode, decryptMetadata, parseSecret, passwordAuthKey } from './crypto.js';
-import { formatBytes, formatDuration, t, translatePage } from './i18n.js';
+import { countdown, formatBytes, formatDuration, formatWait, retryAfterOf, t, translatePage } from './i18n.js';
 import { showLegalLink } from './legal.js';
 import { output, plaintext } from './save.js';
 import { safeText } from './zip.js';
@@ -35,7 +35,23 @@ const $ = (id) => document.getElementById(id);
 const sections = ['checking', 'unlock', 'ready', 'gone', 'broken', 'report', 'reported'];
 /** Set when the next click saves through the File System Access API. */
 let pickNext = false;
-const state = { id: '', fragment: '', secret: null, auth: null, meta: null, final: false, password: null };
+const state = {
+  id: '',
+  fragment: '',
+  secret: null,
+  auth: null,
+  meta: null,
+  final: false,
+  password: null,
+  /** Downloads left when the server says (null: more than one, or not known). */
+  left: null,
+  /** Whether this page already saved the file once. */
+  downloaded: false,
+};
+/** The name the Send web app and other clients give every archive (it says nothing). */
+const GENERIC_ARCHIVE_NAME = 'Send-Archive.zip';
+/** Stops the countdown after too many wrong passwords. */
+let stopWait = () => {};
 
 function show(section, title) {
   for (const s of sections) $(s).hidden = s !== section;
@@ -113,6 +129,7 @@ async function unlock(event) {
   const password = $('unlock-password').value;
   if (!password) return;
   $('unlock-error').hidden = true;
+  $('unlock-wait').hidden = true;
   state.auth.key = await passwordAuthKey(password, canonicalLink());
   state.password = password;
   await loadMetadata(true);
@@ -131,26 +148,37 @@ async function loadMetadata(fromPassword = false) {
       $('unlock-password').select();
       return;
     }
+    if (err?.status === 429 && fromPassword) {
+      waitBeforeRetry(retryAfterOf(err));
+      return;
+    }
     if (err?.status === 404) gone();
-    else if (err?.status === 401) broken(t('download.wrongKey'));
+    else if (err?.status === 401) wrongKey();
     else broken(explain(err), t('download.troubleTitle'));
     return;
   }
   try {
     state.meta = await decryptMetadata(state.secret, answer.metadata);
   } catch {
-    broken(t('download.wrongKey'));
+    wrongKey();
     return;
   }
   state.final = Boolean(answer.finalDownload);
+  state.left = downloadsLeft(answer);
   const meta = state.meta;
-  $('file-name').textContent = meta.archive
-    ? t('download.archive', { count: meta.files.length })
-    : safeText(meta.name);
-  $('file-facts').textContent = t('download.facts', {
-    size: formatBytes(meta.size),
-    time: formatDuration(answer.ttl),
-  });
+  const facts = t('download.facts', { size: formatBytes(meta.size), time: formatDuration(answer.ttl) });
+  if (meta.archive) {
+    // Named as its sender saw it ("photo-1.jpg + 2 more"); Send's generic name says less
+    // than the count.
+    const name = safeText(meta.name).replace(/\.zip$/i, '');
+    const named = name && meta.name !== GENERIC_ARCHIVE_NAME;
+    const count = t('download.archive', { count: meta.files.length });
+    $('file-name').textContent = named ? name : count;
+    $('file-facts').textContent = named ? `${count} · ${facts}` : facts;
+  } else {
+    $('file-name').textContent = safeText(meta.name);
+    $('file-facts').textContent = facts;
+  }
   const entries = $('file-entries');
   entries.replaceChildren();
   if (meta.archive) {
@@ -168,14 +196,65 @@ async function loadMetadata(fromPassword = false) {
   }
   entries.hidden = !meta.archive;
   $('final-warning').hidden = !state.final;
+  $('downloads-left').textContent = leftText();
   const button = $('download-button');
-  button.textContent = t('download.download');
+  button.textContent = state.downloaded ? againText() : t('download.download');
   button.hidden = false;
   button.disabled = false;
   if ($('ready').hidden) {
     show('ready', t('download.title'));
     button.focus();
   }
+}
+
+/** A wrong key: the title and the text both say so. */
+function wrongKey() {
+  broken(t('download.wrongKey'), t('download.wrongKeyTitle'));
+}
+
+/**
+ * Downloads left, from the metadata answer: its count when the server gives one, 1 when
+ * the next download is the last, else null (more than one).
+ */
+function downloadsLeft(answer) {
+  if (Number.isFinite(answer.downloadsLeft)) return Math.max(0, answer.downloadsLeft);
+  if (Number.isFinite(answer.dlimit) && Number.isFinite(answer.dtotal)) {
+    return Math.max(0, answer.dlimit - answer.dtotal);
+  }
+  return answer.finalDownload ? 1 : null;
+}
+
+function leftText() {
+  return state.left === null ? t('download.leftSeveral') : t('download.left', { count: state.left });
+}
+
+/** The button once the file was saved: another click spends another download. */
+function againText() {
+  return state.left === null ? t('download.againSeveral') : t('download.again', { count: state.left });
+}
+
+/**
+ * Too many wrong passwords: the form stays, its button waits for the server's
+ * `Retry-After`, counting down.
+ */
+function waitBeforeRetry(seconds) {
+  stopWait();
+  $('unlock-error').hidden = true;
+  const wait = $('unlock-wait');
+  const submit = $('unlock-button');
+  wait.hidden = false;
+  submit.disabled = true;
+  stopWait = countdown(
+    seconds,
+    (left) => {
+      wait.textContent = t('download.tooManyPasswords', { time: formatWait(left) });
+    },
+    () => {
+      submit.disabled = false;
+      wait.textContent = t('download.tryAgainNow');
+    },
+  );
+  $('unlock-password').select();
 }
 
 // ---- saving -----------------------------------------------------------------------
@@ -198,18 +277,40 @@ function status(text) {
   $('download-status').textContent = text;
 }
 
+/** The link no longer works after this page's download: nothing left to click or report. */
+function used(text) {
+  status(text);
+  state.left = 0;
+  $('downloads-left').textContent = leftText();
+  $('download-button').hidden = true;
+  $('final-warning').hidden = true;
+  $('report-open').hidden = true;
+  $('download-status').focus();
+}
+
 async function finished() {
-  $('download-bar').value = 1;
+  // The final state, not the last progress painted: "Downloaded." alone.
+  $('download-progress').hidden = true;
+  state.downloaded = true;
   if (state.final) {
-    status(t('download.doneFinal'));
-    $('download-status').focus();
-    $('download-button').hidden = true;
-    $('final-warning').hidden = true;
+    used(t('download.doneFinal'));
     return;
   }
   status(t('download.done'));
-  // The next download may be the last one: ask the server again.
-  await loadMetadata().catch(() => {});
+  // What is left now, and the button says that another click spends one.
+  let answer;
+  try {
+    answer = await api.metadata(state.id, state.auth);
+  } catch (err) {
+    if (err?.status === 404) used(t('download.doneGone'));
+    return;
+  }
+  state.final = Boolean(answer.finalDownload);
+  state.left = downloadsLeft(answer);
+  $('final-warning').hidden = !state.final;
+  $('downloads-left').textContent = leftText();
+  $('download-button').textContent = againText();
+  $('download-button').disabled = false;
 }
 
 function failed(err) {
@@ -423,7 +524,8 @@ async function download() {
         button.disabled = false;
         return;
       } else {
-        status(t('download.tooBigForBrowser'));
+        // No service worker (a private window, a privacy setting) and no save dialog.
+        status(t('download.noServiceWorker', { max: formatBytes(BLOB_LIMIT) }));
         button.disabled = false;
         return;
       }

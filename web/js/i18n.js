@@ -66,15 +66,21 @@ export const lang = pick();
 const strings = LANGUAGES[lang].strings;
 
 const plurals = new Intl.PluralRules(lang);
+const numbers = new Intl.NumberFormat(lang);
 
 /**
  * The text for `key`, with `{name}` placeholders replaced from `vars`. A text given as
  * `{ one, other, … }` is chosen by the plural rules of the language for `vars.count`.
+ * Numbers are written the language's way (`1,000,000`, `1.000.000`, `1 000 000`).
  */
 export function t(key, vars = {}) {
   let text = strings[key] ?? en[key] ?? key;
   if (typeof text === 'object') text = text[plurals.select(Number(vars.count))] ?? text.other;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+  return text.replace(/\{(\w+)\}/g, (_, name) => {
+    const value = vars[name];
+    if (typeof value === 'number') return numbers.format(value);
+    return String(value ?? '');
+  });
 }
 
 /**
@@ -159,4 +165,46 @@ export function formatDuration(ms) {
     }
   }
   return '';
+}
+
+/**
+ * A wait for people, from a `Retry-After` in seconds: `45s`/`45 s` up to two minutes
+ * (counted down second by second), else rounded like formatDuration (`5 minutes`).
+ */
+export function formatWait(seconds) {
+  const n = Math.max(0, Math.ceil(seconds));
+  if (n >= 120) return formatDuration(n * 1000);
+  return new Intl.NumberFormat(lang, { style: 'unit', unit: 'second', unitDisplay: 'narrow' }).format(n);
+}
+
+/**
+ * Counts down from `seconds`, calling `tick(left)` (whole seconds left) now and as it
+ * runs, then `done()` at zero. Returns a function that stops it.
+ */
+export function countdown(seconds, tick, done) {
+  const end = performance.now() + Math.max(0, seconds) * 1000;
+  let timer = null;
+  const step = () => {
+    const left = Math.ceil((end - performance.now()) / 1000);
+    if (left <= 0) {
+      done();
+      return;
+    }
+    tick(left);
+    timer = setTimeout(step, 250);
+  };
+  step();
+  return () => clearTimeout(timer);
+}
+
+/**
+ * Seconds to wait before trying again after a 429: the error's `retryAfter` (from the
+ * `Retry-After` header), else the server's own sentence ("…; try again in 30 seconds",
+ * built from the same value), else `fallback`.
+ */
+export function retryAfterOf(err, fallback = 30) {
+  const given = Number(err?.retryAfter);
+  if (Number.isFinite(given) && given >= 0) return given;
+  const said = /try again in (\d+) seconds?/i.exec(String(err?.message ?? ''));
+  return said ? Number(said[1]) : fallback;
 }

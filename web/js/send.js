@@ -6,7 +6,7 @@
 
 import * as api from './api.js';
 import { passwordAuthKey } from './crypto.js';
-import { formatBytes, formatDuration, lang, t, translatePage } from './i18n.js';
+import { countdown, formatBytes, formatDuration, formatWait, lang, retryAfterOf, t, translatePage } from './i18n.js';
 import { showLegalLink } from './legal.js';
 import { attachStrength } from './password-ui.js';
 import { qrSvg } from './qr.js';
@@ -26,6 +26,8 @@ let current = null;
 let linkTaken = true;
 const baseTitle = document.title;
 let uploadStrength = null;
+/** Set while the server asks this address to wait before uploading again (429). */
+let stopWaiting = null;
 let shareStrength = null;
 
 /** A user-facing sentence for an error of an API call or upload. */
@@ -126,9 +128,10 @@ function renderSelection() {
   else if (chosen.length > limits.MAX_FILES_PER_ARCHIVE) {
     problem = t('error.tooMany', { max: limits.MAX_FILES_PER_ARCHIVE });
   }
-  showError($('send-error'), problem);
+  // While the server asks to wait, its countdown keeps the message line.
+  if (problem || !stopWaiting) showError($('send-error'), problem);
   const cannotAuthenticate = uploadAuth !== 'none' && uploadAuth !== 'token';
-  $('upload-button').disabled = chosen.length === 0 || Boolean(problem) || cannotAuthenticate;
+  $('upload-button').disabled = chosen.length === 0 || Boolean(problem) || cannotAuthenticate || Boolean(stopWaiting);
 }
 
 /** The server's limits, shown before anything is chosen: "Up to 2.5 GB · 64 files". */
@@ -190,7 +193,7 @@ function addFiles(files) {
       chosen.push(file);
     }
   }
-  showError($('send-note'), '');
+  if (!stopWaiting) showError($('send-note'), '');
   renderSelection();
   // On a phone the list pushes the button out of sight: bring it back.
   if (chosen.length) $('upload-button').scrollIntoView({ block: 'nearest' });
@@ -310,6 +313,7 @@ async function send(event) {
       dlimit: Number($('dlimit').value),
       password,
       token,
+      label: name,
       signal: controller.signal,
       onCommit() {
         $('cancel').disabled = true;
@@ -346,12 +350,39 @@ async function send(event) {
       return;
     }
     show('compose');
+    if (err?.status === 429 && err?.code !== 'quota_exceeded') {
+      waitBeforeSending(retryAfterOf(err));
+      return;
+    }
     showError($('send-error'), explain(err));
     $('upload-button').focus();
   } finally {
     running = null;
     if ($('progress').hidden) document.title = baseTitle;
   }
+}
+
+/**
+ * The server refused the upload with 429: the files stay chosen and the button waits for
+ * its `Retry-After`, counting down; then it is enabled again and says so. Nothing is
+ * retried on its own: the person decides to send.
+ */
+function waitBeforeSending(seconds) {
+  stopWaiting?.();
+  let over = false;
+  const stop = countdown(
+    seconds,
+    (left) => showError($('send-error'), t('send.rateLimited', { time: formatWait(left) })),
+    () => {
+      over = true;
+      stopWaiting = null;
+      showNote(t('send.canSendAgain'));
+      renderSelection();
+    },
+  );
+  // (A Retry-After of 0 is over at once.)
+  if (!over) stopWaiting = stop;
+  renderSelection();
 }
 
 // ---- the share panel --------------------------------------------------------------

@@ -11,6 +11,7 @@
 import { ApiError, info, remove, setPassword } from './api.js';
 import { authKeyOf, b64uEncode, encryptMetadata, metadataFor, newSecret, passwordAuthKey } from './crypto.js';
 import { encryptBlob, encryptedSize } from './ece.js';
+import { safeName } from './save.js';
 
 /** Bytes queued in the socket before the sender waits. */
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -189,7 +190,11 @@ async function viaHttp(request, cipher, total, onProgress, onCommit, signal) {
       const answer = xhr.response ?? {};
       if (xhr.status !== 200 || !answer.id) {
         const text = (v) => (typeof v === 'string' ? v : '');
-        reject(new ApiError(xhr.status, text(answer.message), text(answer.error)));
+        const error = new ApiError(xhr.status, text(answer.message), text(answer.error));
+        // A 429 says when to try again.
+        const retryAfter = Number.parseInt(xhr.getResponseHeader('Retry-After') ?? '', 10);
+        if (Number.isFinite(retryAfter)) error.retryAfter = retryAfter;
+        reject(error);
         return;
       }
       onProgress(total, total);
@@ -203,7 +208,21 @@ async function viaHttp(request, cipher, total, onProgress, onCommit, signal) {
 }
 
 /**
- * Encrypts and uploads `files` (File objects; several travel as Send's archive).
+ * The name an archive of several files travels under: what its sender sees in "Your
+ * shares" (`label`, "photo-1.jpg + 2 more"), as a safe file name ending in `.zip`, which
+ * the Send web app and this page save the archive as (the CLI and ffsend extract its
+ * files and do not use it). Without a label, Send's own name.
+ */
+export function archiveName(label) {
+  const base = safeName(String(label ?? '').replace(/\.zip$/i, ''), '');
+  if (!base) return 'Send-Archive.zip';
+  // safeName keeps at most 200 characters, a short extension included.
+  return safeName(`${base}.zip`);
+}
+
+/**
+ * Encrypts and uploads `files` (File objects; several travel as Send's archive, named
+ * after `label` when given: see archiveName).
  * Returns `{ id, link, ownerToken, name, expiresAt, dlimit }` where `link` carries the
  * secret in its fragment. `onProgress(sentBytes, totalBytes)` reports ciphertext bytes.
  * `onCommit()` is called when the upload can no longer be cancelled (the server is
@@ -220,9 +239,11 @@ export async function upload({
   signal,
   transport = 'auto',
   token = '',
+  label = '',
 }) {
   const secret = newSecret();
   const metadata = metadataFor(files);
+  if (files.length > 1) metadata.name = archiveName(label);
   const request = {
     fileMetadata: await encryptMetadata(secret, metadata),
     authorization: `send-v1 ${b64uEncode(await authKeyOf(secret))}`,
