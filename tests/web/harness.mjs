@@ -511,7 +511,8 @@ export async function launchEngine(engine, options = {}) {
  * A Firefox tab with the part of playwright's Page API the cross-browser tests use (same
  * names, same meaning): goto, setInputFiles, click, fill, selectOption, inputValue,
  * textContent, isVisible, waitForSelector (visible by default; `state: 'attached'` or
- * `'hidden'`), waitForFunction, evaluate, close. `raw` is puppeteer's Page.
+ * `'hidden'`), waitForFunction, evaluate, reload, waitForNavigation, setViewportSize,
+ * screenshot ({ path, fullPage }), close. `raw` is puppeteer's Page.
  */
 export class FirefoxPage {
   constructor(raw, browser) {
@@ -568,6 +569,22 @@ export class FirefoxPage {
 
   evaluate(fn, arg) {
     return this.raw.evaluate(fn, arg);
+  }
+
+  reload() {
+    return this.raw.reload();
+  }
+
+  waitForNavigation({ timeout = 30_000 } = {}) {
+    return this.raw.waitForNavigation({ timeout });
+  }
+
+  setViewportSize({ width, height }) {
+    return this.raw.setViewport({ width, height });
+  }
+
+  screenshot({ path: file, fullPage = false } = {}) {
+    return this.raw.screenshot({ path: file, fullPage });
   }
 
   close() {
