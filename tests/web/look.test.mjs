@@ -3,13 +3,32 @@
 // target/web-screenshots/ to look at), and checks that hold in every combination: no
 // horizontal scrolling, text contrast at WCAG AA, every control labelled, keyboard
 // reachable with a visible focus.
+//
+// SEALDROP_README_SHOTS=1 also writes the README's screenshots (send page, share panel,
+// download page, each light and dark, phone and desktop) to docs/screenshots/, cropped to
+// the page's column.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { cli, guard, launchBrowser, makeFile, screenshot, setTheme, setViewport, startServer } from './harness.mjs';
+import { REPO, cli, guard, launchBrowser, makeFile, screenshot, setTheme, setViewport, startServer } from './harness.mjs';
+
+const README_SHOTS = process.env.SEALDROP_README_SHOTS ? path.join(REPO, 'docs', 'screenshots') : null;
+
+/** With SEALDROP_README_SHOTS set: the page's column, whole height, as docs/screenshots/<name>.png. */
+async function readmeShot(p, name) {
+  if (!README_SHOTS) return;
+  await fsp.mkdir(README_SHOTS, { recursive: true });
+  const clip = await p.evaluate(() => {
+    const main = document.querySelector('main').getBoundingClientRect();
+    const left = Math.max(0, Math.floor(main.left - 24));
+    const right = Math.min(window.innerWidth, Math.ceil(main.right + 24));
+    return { x: left, y: 0, width: right - left, height: document.scrollingElement.scrollHeight };
+  });
+  await p.screenshot({ path: path.join(README_SHOTS, `${name}.png`), fullPage: true, clip });
+}
 
 let server;
 let browser;
@@ -99,10 +118,16 @@ for (const theme of ['light', 'dark']) {
       await setTheme(p, theme);
 
       await p.goto(`${server.base}/`);
+      // The README's share panel lists its own share only, not those of the other tests.
+      if (README_SHOTS) {
+        await p.evaluate(() => localStorage.clear());
+        await p.reload();
+      }
       await p.waitForSelector('#expiry option', { state: 'attached' });
       await p.setInputFiles('#file-input', [file]);
       assert.deepEqual(await audit(p), [], 'send page');
       await screenshot(p, `send-${theme}-${width}`);
+      await readmeShot(p, `send-${theme}-${width}`);
 
       // The share panel, after a real upload from this page.
       await p.click('#upload-button');
@@ -110,12 +135,14 @@ for (const theme of ['light', 'dark']) {
       assert.equal(await p.locator('#qr svg').count(), 1);
       assert.deepEqual(await audit(p), [], 'share panel');
       await screenshot(p, `share-${theme}-${width}`);
+      await readmeShot(p, `share-${theme}-${width}`);
 
       await p.goto(link);
       await p.waitForSelector('#ready:not([hidden])');
       assert.equal(await p.isVisible('#final-warning'), true);
       assert.deepEqual(await audit(p), [], 'download page');
       await screenshot(p, `download-${theme}-${width}`);
+      await readmeShot(p, `download-${theme}-${width}`);
 
       await p.goto(`${server.base}/download/0123456789abcdef/#AAAAAAAAAAAAAAAAAAAAAA`);
       await p.waitForSelector('#gone:not([hidden])');
