@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use sealdrop_protocol::Secret;
 use sealdrop_server::clock::SystemClock;
-use sealdrop_server::config::{Config, Rate, UploadAuthMode};
+use sealdrop_server::config::{Config, Rate};
 use sealdrop_testkit::disk::SmallDisk;
-use sealdrop_testkit::wait::{self, EVENTUALLY};
+use sealdrop_testkit::wait::EVENTUALLY;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
@@ -111,15 +111,6 @@ impl Answer {
     }
 }
 
-/// Waits until the blob directory is empty: nothing of a refused upload is kept.
-async fn nothing_stored(server: &TestServer) {
-    let blobs = server.state.config.data_dir.join("blobs");
-    wait::until_async("the blob directory to be empty", EVENTUALLY, || async {
-        std::fs::read_dir(&blobs).map_or(true, |mut d| d.next().is_none())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_upload_reads_its_429_and_retry_after() {
     let server = start(|c| {
@@ -150,24 +141,17 @@ async fn an_upload_declared_over_the_limit_reads_its_413() {
     let server = start(|c| c.max_file_size = MIB as u64).await;
     let answer = post_then_read(&server.base, &[], ciphertext(LEN)).await;
     answer.assert_error(413, "too_large");
-    nothing_stored(&server).await;
+    server.nothing_stored().await;
     server.healthy().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_with_a_wrong_token_reads_its_401() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "right-token-0123456789\n").unwrap();
-    let server = start(|c| {
-        c.upload_auth = UploadAuthMode::Token;
-        c.upload_credentials_file = Some(tokens);
-    })
-    .await;
+    let (server, _tokens) = TestServer::start_with_upload_token("right-token-0123456789").await;
     let wrong = [("Authorization", "Bearer wrong-token-0123456789")];
     let answer = post_then_read(&server.base, &wrong, ciphertext(LEN)).await;
     answer.assert_error(401, "upload_auth_refused");
-    nothing_stored(&server).await;
+    server.nothing_stored().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +163,7 @@ async fn an_upload_that_fills_the_disk_reads_its_507() {
     let server = start(|c| c.data_dir = data).await;
     let answer = post_then_read(&server.base, &[], ciphertext(LEN)).await;
     answer.assert_error(507, "insufficient_storage");
-    nothing_stored(&server).await;
+    server.nothing_stored().await;
     drop(server);
 }
 

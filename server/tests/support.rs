@@ -172,6 +172,35 @@ impl TestServer {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
     }
+
+    /// A server that takes uploads only with the upload token `token` (a credentials
+    /// file of that one token, in the returned directory: keep it while the server runs).
+    pub async fn start_with_upload_token(token: &str) -> (Self, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::write(&tokens, format!("{token}\n")).unwrap();
+        let server = Self::start_with(
+            |c| {
+                c.upload_auth = sealdrop_server::config::UploadAuthMode::Token;
+                c.upload_credentials_file = Some(tokens);
+            },
+            Arc::new(SystemClock),
+        )
+        .await;
+        (server, dir)
+    }
+
+    /// Waits until the blob directory is empty: nothing of a refused upload, nor of the
+    /// bytes read after its answer, is kept.
+    pub async fn nothing_stored(&self) {
+        let blobs = self.blob_dir();
+        sealdrop_testkit::wait::until_async(
+            "the blob directory to be empty",
+            sealdrop_testkit::wait::EVENTUALLY,
+            || async { std::fs::read_dir(&blobs).map_or(true, |mut d| d.next().is_none()) },
+        )
+        .await;
+    }
 }
 
 impl Drop for TestServer {

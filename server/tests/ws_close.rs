@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sealdrop_protocol::Secret;
 use sealdrop_server::clock::SystemClock;
-use sealdrop_server::config::{Config, UploadAuthMode};
+use sealdrop_server::config::Config;
 use sealdrop_testkit::disk::SmallDisk;
 use sealdrop_testkit::wait::{self, EVENTUALLY};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -174,7 +174,7 @@ async fn check(
         }
         seen.push(one);
     }
-    nothing_stored(server).await;
+    server.nothing_stored().await;
     seen.try_into().unwrap()
 }
 
@@ -206,16 +206,6 @@ fn data_frames(secret: &Secret, len: usize) -> Vec<Message> {
     frames
 }
 
-/// Waits until the blob directory is empty: what a refused upload and the bytes read
-/// after its answer leave behind.
-async fn nothing_stored(server: &TestServer) {
-    let blobs = server.state.config.data_dir.join("blobs");
-    wait::until_async("the blob directory to be empty", EVENTUALLY, || async {
-        std::fs::read_dir(&blobs).unwrap().next().is_none()
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_upload_gets_its_413_while_the_client_sends() {
     let server = start(|c| c.max_file_size = MIB as u64).await;
@@ -239,14 +229,7 @@ async fn a_used_up_upload_quota_gets_its_429_while_the_client_sends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_upload_token_in_the_first_message_gets_its_401_while_the_client_sends() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "right-token-0123456789\n").unwrap();
-    let server = start(|c| {
-        c.upload_auth = UploadAuthMode::Token;
-        c.upload_credentials_file = Some(tokens);
-    })
-    .await;
+    let (server, _tokens) = TestServer::start_with_upload_token("right-token-0123456789").await;
     let secret = Secret::generate().unwrap();
     let len = LEN;
     let frames = data_frames(&secret, len);
