@@ -155,6 +155,14 @@ pub struct MetadataResponse {
     pub final_download: bool,
     /// Time to live in milliseconds.
     pub ttl: u64,
+    /// Completed downloads still allowed (a sealdrop extension: Send servers do not send
+    /// it, and Send clients ignore it).
+    #[serde(
+        rename = "downloadsLeft",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downloads_left: Option<u32>,
 }
 
 /// The body of every owner request (`info`, `delete`).

@@ -58,6 +58,7 @@ pub mod keys;
 pub mod link;
 pub mod metadata;
 pub mod names;
+pub mod range;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sealdrop_protocol::api::ErrorBody;
-use sealdrop_protocol::auth;
+use sealdrop_protocol::{auth, range};
 
 use crate::config::UploadAuthMode;
 
@@ -34,6 +34,13 @@ pub enum ApiError {
     /// The upload is larger than the server accepts.
     #[error("the file is larger than this server accepts")]
     PayloadTooLarge,
+    /// A ranged download asked for bytes past the file's end: 416 with the length in
+    /// `Content-Range`.
+    #[error("the range asked for is outside the file")]
+    RangeNotSatisfiable {
+        /// The file's ciphertext length.
+        len: u64,
+    },
     /// An upload without the credentials `--upload-auth` requires (`given: false`), or
     /// with wrong ones. Answered with a `WWW-Authenticate` challenge of the mode's scheme
     /// (`Basic` or `Bearer`), never `send-v1`.
@@ -101,6 +108,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized { .. } | Self::PasswordRequired => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::PayloadTooLarge
             | Self::TokenTooLarge { .. }
             | Self::BodyTooLarge
@@ -123,6 +131,7 @@ impl ApiError {
             Self::Unauthorized { .. } => "unauthorized",
             Self::PasswordRequired => "password_required",
             Self::BadRequest(_) => "bad_request",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::PayloadTooLarge | Self::BodyTooLarge | Self::MetadataTooLarge => "too_large",
             Self::TokenTooLarge { .. } => "too_large_for_token",
             Self::UploadUnauthorized { given: false, .. } => "upload_auth_required",
@@ -229,6 +238,11 @@ impl IntoResponse for ApiError {
             }
             Self::QuotaExceeded { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::RangeNotSatisfiable { len } => {
+                if let Ok(value) = HeaderValue::from_str(&range::unsatisfied_range(*len)) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
             }
             _ => {}
         }

@@ -16,6 +16,7 @@ mod infra;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod ranges;
 mod report;
 mod router;
 mod scale;

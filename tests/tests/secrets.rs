@@ -1,7 +1,8 @@
 //! No secret in any log line, at the most verbose level (`RUST_LOG=trace`, every crate):
 //! every route is used with real secrets (both upload routes, a WebSocket error after the
-//! first message, signed downloads with and without a password, every owner operation, a
-//! password set and changed, a wrong password, a report and the admin commands), on
+//! first message, signed downloads with and without a password, a ranged download with
+//! its reservation, every owner operation, a password set and changed, a wrong password,
+//! a report and the admin commands), on
 //! fs + SQLite with text logs and on S3 (moto) + Redis with a password and JSON logs; then
 //! the server's log and the admin commands' standard error are searched for each secret,
 //! as text and in the encodings a log could carry it in (base64, base64url, hex, a byte
@@ -117,6 +118,50 @@ fn signed_metadata(base: &str, id: &str, auth: &sealdrop_protocol::keys::AuthKey
     })
 }
 
+/// A ranged download of `id` (`sealdrop_protocol::range`): a signed first range, then one
+/// with the reservation it answered. Returns the signature and the reservation.
+fn ranged_download(base: &str, id: &str, auth: &sealdrop_protocol::keys::AuthKey) -> Vec<String> {
+    use sealdrop_protocol::range::HEADER_DOWNLOAD_RESERVATION;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let exists = http
+            .get(format!("{base}/api/exists/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let challenge = exists.headers()["www-authenticate"].to_str().unwrap();
+        let nonce = sealdrop_protocol::auth::parse_challenge(challenge).unwrap();
+        let nonce = sealdrop_protocol::auth::b64u::decode_lenient(nonce).unwrap();
+        let signature = auth.sign(&nonce);
+        let url = format!("{base}/api/download/{id}");
+        let first = http
+            .get(&url)
+            .header("authorization", format!("send-v1 {signature}"))
+            .header("range", "bytes=0-99")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 206, "the first range");
+        let reservation = first.headers()[HEADER_DOWNLOAD_RESERVATION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let next = http
+            .get(&url)
+            .header(HEADER_DOWNLOAD_RESERVATION, &reservation)
+            .header("range", "bytes=100-199")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(next.status(), 206, "the next range");
+        vec![signature, reservation]
+    })
+}
+
 /// Uses every route with secrets on `server` (started with `--upload-auth token`, trace
 /// logs in JSON), then checks its log and the admin commands' output.
 fn every_route_keeps_secrets(server: &Server, store_traces: bool, store_secrets: Vec<Needle>) {
@@ -190,6 +235,12 @@ fn every_route_keeps_secrets(server: &Server, store_traces: bool, store_secrets:
     // Signed requests by hand: the nonces and the signature.
     for s in signed_metadata(&server.base, id_of(&link_b), &url_b.secret().auth_key()) {
         needles.push(Needle::text("a nonce or signature of share B", &s));
+    }
+    for s in ranged_download(&server.base, id_of(&link_b), &url_b.secret().auth_key()) {
+        needles.push(Needle::text(
+            "a ranged download's signature or reservation",
+            &s,
+        ));
     }
 
     // Downloads: signed, with the password, with a wrong password.

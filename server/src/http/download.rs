@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::{Stream, StreamExt};
 use sealdrop_protocol::api::{ExistsResponse, FileId, MetadataResponse};
 use sealdrop_protocol::auth::{self, b64u};
+use sealdrop_protocol::range::{self, Requested};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -154,6 +155,7 @@ pub(super) async fn metadata(
         metadata: record.file.metadata.clone(),
         final_download: record.downloads.saturating_add(1) >= record.file.dlimit,
         ttl: ttl(record.file.expires_at, state.clock.now()),
+        downloads_left: Some(record.file.dlimit.saturating_sub(record.downloads)),
     };
     Ok((nonce_header(&nonce), Json(body)).into_response())
 }
@@ -161,30 +163,85 @@ pub(super) async fn metadata(
 /// `GET /api/download/:id` and `/api/download/blob/:id` (signed, counted). The
 /// ciphertext is an `application/octet-stream` attachment with a sandboxing content
 /// security policy, so a browser opening the URL directly never renders it.
+///
+/// With one `Range` (a sealdrop extension, see [`sealdrop_protocol::range`]) the answer is
+/// a `206` carrying the download's reservation; the following ranges of that download
+/// send the reservation back instead of a signature. The download counts once, when the
+/// range that ends the file is sent; a range that does not end it keeps the slot (until
+/// its lease runs out) for the next one.
 pub(super) async fn download(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<Limits>>,
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
+    let continued = match headers.get(range::HEADER_DOWNLOAD_RESERVATION) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|token| range::is_reservation(token))
+                .ok_or(ApiError::BadRequest(
+                    "the download reservation is malformed",
+                ))?
+                .to_owned(),
+        ),
+    };
+    let (record, nonce) = match continued {
+        Some(_) => (live(&state, &id).await?, None),
+        None => {
+            let (record, nonce) = authorize(&state, &limits, &id, &headers).await?;
+            (record, Some(nonce))
+        }
+    };
+    let size = record.file.size;
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let part = match range::requested(asked, size) {
+        Requested::Whole => None,
+        Requested::Part(part) => Some(part),
+        Requested::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { len: size }),
+    };
     let id = record.file.id.clone();
     let now = state.clock.now();
-    let reservation = match state
-        .meta
-        .reserve_download(&id, now, lease_until(&state, now))
-        .await?
-    {
-        Reserve::Reserved { reservation } => reservation,
-        Reserve::Unavailable => return Err(ApiError::NotFound),
+    let token = match continued {
+        Some(token) => {
+            let until = lease_until(&state, now);
+            if !state
+                .meta
+                .renew_reservation(&id, &token, now, until)
+                .await?
+            {
+                // Lapsed, completed, or not this file's: the download is over.
+                return Err(ApiError::NotFound);
+            }
+            token
+        }
+        None => match state
+            .meta
+            .reserve_download(&id, now, lease_until(&state, now))
+            .await?
+        {
+            Reserve::Reserved { reservation } => reservation,
+            Reserve::Unavailable => return Err(ApiError::NotFound),
+        },
     };
+    // A ranged download keeps its slot between ranges, so whoever holds the reservation
+    // may continue; a whole download gives it back when it stops short.
+    let ranged = part.is_some() || nonce.is_none();
     let guard = Reservation {
         state: state.clone(),
         id,
-        token: reservation,
+        token,
         settled: false,
+        keep: ranged,
     };
-    let Some(blob) = state.blobs.open(&record.file.blob_key).await? else {
+    let key = &record.file.blob_key;
+    let opened = match &part {
+        Some(part) => state.blobs.open_range(key, part.clone()).await?,
+        None => state.blobs.open(key).await?,
+    };
+    let Some(blob) = opened else {
         // A download reserved at the file's last moment can find its blob swept: the
         // file expired in between, a 404 like any other. Only a file still live without
         // its blob is an error.
@@ -201,10 +258,19 @@ pub(super) async fn download(
         return Err(ApiError::NotFound);
     };
     let len = blob.len;
-    let chunks = counted(blob.stream, len, guard, state.metrics.download_started());
+    let ends_file = part
+        .as_ref()
+        .is_none_or(|p| p.end().saturating_add(1) == size);
+    let reservation = ranged.then(|| guard.token.clone());
+    let chunks = counted(
+        blob.stream,
+        len,
+        ends_file,
+        guard,
+        state.metrics.download_started(),
+    );
     let body = Body::from_stream(on_demand(chunks, state.config.download_idle_timeout));
-    let response = (
-        nonce_header(&nonce),
+    let mut response = (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, len.to_string()),
@@ -213,10 +279,25 @@ pub(super) async fn download(
                 header::CONTENT_SECURITY_POLICY,
                 "sandbox; default-src 'none'".to_owned(),
             ),
+            (header::ACCEPT_RANGES, "bytes".to_owned()),
         ],
         body,
-    );
-    Ok(response.into_response())
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if let Some(nonce) = nonce {
+        headers.extend(nonce_header(&nonce));
+    }
+    if let Some(token) = reservation.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        headers.insert(range::HEADER_DOWNLOAD_RESERVATION, token);
+    }
+    if let Some(part) = &part {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(value) = HeaderValue::from_str(&range::content_range(part, size)) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+    }
+    Ok(response)
 }
 
 fn lease_until(state: &AppState, now: u64) -> u64 {
@@ -224,17 +305,19 @@ fn lease_until(state: &AppState, now: u64) -> u64 {
     now.saturating_add(lease)
 }
 
-/// A held download slot; released in the background if dropped unsettled.
+/// A held download slot; released in the background if dropped unsettled, unless it is
+/// a ranged download's, which its client may continue until the lease runs out.
 struct Reservation {
     state: AppState,
     id: FileId,
     token: String,
     settled: bool,
+    keep: bool,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if self.settled {
+        if self.settled || self.keep {
             return;
         }
         let state = self.state.clone();
@@ -251,6 +334,8 @@ impl Drop for Reservation {
 struct Transfer {
     blob: BlobStream,
     len: u64,
+    /// Whether the last of the `len` bytes is the file's last byte (and so counts).
+    ends_file: bool,
     sent: u64,
     guard: Reservation,
     /// Counts the bytes and the outcome in the metrics.
@@ -263,18 +348,21 @@ fn interrupted(msg: &'static str) -> std::io::Error {
     std::io::Error::other(msg)
 }
 
-/// Streams the blob, renewing the reservation, and settles it before the last chunk.
-/// `tracker` counts the chunks handed on, and the download as completed when the store
-/// counted it (aborted if the stream is dropped before).
+/// Streams the blob (or a range of it: `len` bytes), renewing the reservation, and, when
+/// its end is the file's end, settles it before the last chunk. `tracker` counts the
+/// chunks handed on, and the download as completed when the store counted it (a range
+/// that ends before the file as a part, aborted if the stream is dropped before).
 fn counted(
     blob: BlobStream,
     len: u64,
+    ends_file: bool,
     guard: Reservation,
     tracker: DownloadTracker,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
     let transfer = Transfer {
         blob,
         len,
+        ends_file,
         sent: 0,
         guard,
         tracker,
@@ -307,6 +395,13 @@ fn counted(
         t.sent = sent;
         let state = t.guard.state.clone();
         let now = state.clock.now();
+        if sent == t.len && !t.ends_file {
+            // The last chunk of a range before the file's end: the slot stays reserved.
+            t.finished = true;
+            t.tracker.part_sent();
+            t.tracker.sent(chunk.len());
+            return Some((Ok(chunk), t));
+        }
         if sent == t.len {
             // The last chunk: it is only sent if the download counts.
             let settled = state

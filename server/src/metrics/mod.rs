@@ -535,6 +535,14 @@ impl DownloadTracker {
         self.metrics.sent_bytes.inc_by(n as u64);
     }
 
+    /// A range of a ranged download was sent, short of the file's end: neither completed
+    /// nor aborted (the download goes on in the client's next request).
+    pub fn part_sent(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.metrics.downloads_active.dec();
+        }
+    }
+
     /// The store counted the download.
     pub fn completed(&mut self) {
         if std::mem::replace(&mut self.done, true) {

@@ -46,6 +46,15 @@ impl BlobStore for TimedBlobs {
         self.time(BlobOp::Open, self.inner.open(key)).await
     }
 
+    async fn open_range(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> BlobResult<Option<BlobReader>> {
+        self.time(BlobOp::Open, self.inner.open_range(key, range))
+            .await
+    }
+
     async fn delete(&self, key: &str) -> BlobResult<()> {
         self.time(BlobOp::Delete, self.inner.delete(key)).await
     }

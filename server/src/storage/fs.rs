@@ -49,7 +49,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, SeekFrom};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -57,10 +58,12 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::{AsyncWriteExt as _, BufWriter};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _, BufWriter};
 use tokio::sync::Semaphore;
 
-use super::{BlobReader, BlobResult, BlobStore, BlobWriter, ListedBlob, own_key_deadline};
+use super::{
+    BlobReader, BlobResult, BlobStore, BlobWriter, ListedBlob, own_key_deadline, range_len,
+};
 
 /// Prefix of pending objects (temp files).
 const PENDING_PREFIX: &str = ".pending-";
@@ -117,6 +120,25 @@ impl FsStore {
     }
 
     /// The path of the blob `key`, after validating the key.
+    /// Opens the committed blob `key` and reads its length: `None` if there is none.
+    async fn open_file(&self, key: &str) -> BlobResult<Option<(tokio::fs::File, u64)>> {
+        let path = self.blob_path(key)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening blob {key}")),
+        };
+        // Length of the very file we opened: a concurrent delete cannot change it.
+        let meta = file
+            .metadata()
+            .await
+            .with_context(|| format!("reading metadata of blob {key}"))?;
+        if !meta.is_file() {
+            anyhow::bail!("blob {key} is not a regular file");
+        }
+        Ok(Some((file, meta.len())))
+    }
+
     fn blob_path(&self, key: &str) -> BlobResult<PathBuf> {
         crate::storage::validate_key(key)?;
         Ok(self.dir.join(key))
@@ -212,24 +234,37 @@ impl BlobStore for FsStore {
     }
 
     async fn open(&self, key: &str) -> BlobResult<Option<BlobReader>> {
-        let path = self.blob_path(key)?;
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("opening blob {key}")),
+        let Some((file, len)) = self.open_file(key).await? else {
+            return Ok(None);
         };
-        // Length of the very file we opened: a concurrent delete cannot change it.
-        let meta = file
-            .metadata()
-            .await
-            .with_context(|| format!("reading metadata of blob {key}"))?;
-        if !meta.is_file() {
-            anyhow::bail!("blob {key} is not a regular file");
-        }
         Ok(Some(BlobReader {
-            len: meta.len(),
+            len,
             stream: Box::pin(tokio_util::io::ReaderStream::with_capacity(
                 file, READ_CHUNK,
+            )),
+        }))
+    }
+
+    async fn open_range(
+        &self,
+        key: &str,
+        range: RangeInclusive<u64>,
+    ) -> BlobResult<Option<BlobReader>> {
+        let part = range_len(&range)?;
+        let Some((mut file, len)) = self.open_file(key).await? else {
+            return Ok(None);
+        };
+        if *range.end() >= len {
+            anyhow::bail!("blob {key} has {len} bytes, fewer than the range {range:?}");
+        }
+        file.seek(SeekFrom::Start(*range.start()))
+            .await
+            .with_context(|| format!("seeking in blob {key}"))?;
+        Ok(Some(BlobReader {
+            len: part,
+            stream: Box::pin(tokio_util::io::ReaderStream::with_capacity(
+                file.take(part),
+                READ_CHUNK,
             )),
         }))
     }

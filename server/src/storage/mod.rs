@@ -12,6 +12,7 @@ pub mod s3;
 #[cfg(test)]
 pub(crate) mod conformance;
 
+use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::time::SystemTime;
 
@@ -25,9 +26,9 @@ pub type BlobResult<T> = Result<T, anyhow::Error>;
 /// A stream of a blob's bytes.
 pub type BlobStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
-/// An open blob: its length and its bytes.
+/// An open blob, or the part of one asked for: its length and its bytes.
 pub struct BlobReader {
-    /// Length in bytes.
+    /// Length in bytes (of the part, for [`BlobStore::open_range`]).
     pub len: u64,
     /// The bytes, read with back-pressure.
     pub stream: BlobStream,
@@ -41,6 +42,15 @@ impl std::fmt::Debug for BlobReader {
     }
 }
 
+/// The number of bytes in `range`; an error for an empty (reversed) range.
+fn range_len(range: &RangeInclusive<u64>) -> BlobResult<u64> {
+    range
+        .end()
+        .checked_sub(*range.start())
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| anyhow::anyhow!("an empty byte range {range:?}"))
+}
+
 /// Where blobs live. Implementations: [`fs::FsStore`] (default) and S3.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -49,6 +59,14 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Opens a committed blob; `None` if there is none.
     async fn open(&self, key: &str) -> BlobResult<Option<BlobReader>>;
+
+    /// Opens the bytes `range` of a committed blob (the reader's `len` is the range's);
+    /// `None` if there is none. An error if the blob ends before the range does.
+    async fn open_range(
+        &self,
+        key: &str,
+        range: RangeInclusive<u64>,
+    ) -> BlobResult<Option<BlobReader>>;
 
     /// Deletes a blob; deleting a missing blob succeeds.
     async fn delete(&self, key: &str) -> BlobResult<()>;

@@ -138,6 +138,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -163,6 +164,7 @@ use tokio::task::JoinSet;
 
 use super::{
     BlobReader, BlobResult, BlobStore, BlobWriter, ListedBlob, own_key_days, own_key_deadline,
+    range_len,
 };
 
 mod moto_compat;
@@ -335,6 +337,52 @@ impl S3Store {
     }
 
     /// The object key of the blob `key`, after validating the key.
+    /// `GetObject` of the blob `key`, or of its bytes `range`: `None` if there is none.
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<&RangeInclusive<u64>>,
+    ) -> BlobResult<Option<BlobReader>> {
+        let object_key = self.object_key(key)?;
+        let s = &self.shared;
+        let out = match s
+            .client
+            .get_object()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .set_range(range.map(sealdrop_protocol::range::request_header))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is_missing(&e, "NoSuchKey") => return Ok(None),
+            Err(e) => return Err(sdk_error(&e, format_args!("opening blob {key}"))),
+        };
+        let len = out
+            .content_length()
+            .and_then(|len| u64::try_from(len).ok())
+            .with_context(|| format!("opening blob {key}: no content length"))?;
+        // A store that stops sending mid-object ends the download, never hangs it.
+        let idle = s.timeout;
+        let stream = futures_util::stream::unfold(Some(out.body), move |body| async move {
+            let mut body = body?;
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(chunk) => chunk.map(|chunk| (chunk.map_err(std::io::Error::other), Some(body))),
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the S3 store sent nothing for {idle:?}"),
+                    )),
+                    None,
+                )),
+            }
+        });
+        Ok(Some(BlobReader {
+            len,
+            stream: Box::pin(stream),
+        }))
+    }
+
     fn object_key(&self, key: &str) -> BlobResult<String> {
         crate::storage::validate_key(key)?;
         Ok(format!("{}{key}", self.shared.prefix))
@@ -963,43 +1011,27 @@ impl BlobStore for S3Store {
     }
 
     async fn open(&self, key: &str) -> BlobResult<Option<BlobReader>> {
-        let object_key = self.object_key(key)?;
-        let s = &self.shared;
-        let out = match s
-            .client
-            .get_object()
-            .bucket(&s.bucket)
-            .key(&object_key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if is_missing(&e, "NoSuchKey") => return Ok(None),
-            Err(e) => return Err(sdk_error(&e, format_args!("opening blob {key}"))),
+        self.get(key, None).await
+    }
+
+    async fn open_range(
+        &self,
+        key: &str,
+        range: RangeInclusive<u64>,
+    ) -> BlobResult<Option<BlobReader>> {
+        let part = range_len(&range)?;
+        let Some(reader) = self.get(key, Some(&range)).await? else {
+            return Ok(None);
         };
-        let len = out
-            .content_length()
-            .and_then(|len| u64::try_from(len).ok())
-            .with_context(|| format!("opening blob {key}: no content length"))?;
-        // A store that stops sending mid-object ends the download, never hangs it.
-        let idle = s.timeout;
-        let stream = futures_util::stream::unfold(Some(out.body), move |body| async move {
-            let mut body = body?;
-            match tokio::time::timeout(idle, body.next()).await {
-                Ok(chunk) => chunk.map(|chunk| (chunk.map_err(std::io::Error::other), Some(body))),
-                Err(_) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("the S3 store sent nothing for {idle:?}"),
-                    )),
-                    None,
-                )),
-            }
-        });
-        Ok(Some(BlobReader {
-            len,
-            stream: Box::pin(stream),
-        }))
+        // A store answers a range that runs past the object with less (or ignores the
+        // range): only the exact part is a part.
+        if reader.len != part {
+            anyhow::bail!(
+                "blob {key}: the store sent {} bytes for the range {range:?}",
+                reader.len
+            );
+        }
+        Ok(Some(reader))
     }
 
     async fn delete(&self, key: &str) -> BlobResult<()> {
