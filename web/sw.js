@@ -1,11 +1,11 @@
 // The download service worker, scoped to /download/. It turns a share into a real
 // browser download that streams to disk: the page hands it a prepared download (the key
-// and auth key stay inside this browser), the worker fetches the ciphertext, and when
-// the page navigates to /download/stream/<token> it answers with the decrypted bytes as
-// an attachment of exact length. A damaged or truncated file errors the stream, so the
+// and auth key stay inside this browser), the worker fetches the ciphertext (in ranged
+// pieces, see api.ciphertext), and when the page navigates to /download/stream/<token>
+// it answers with the decrypted bytes as an attachment of exact length. A damaged or truncated file errors the stream, so the
 // browser marks the download failed instead of completing it.
 
-import { signed } from './js/api.js';
+import { ciphertext } from './js/api.js';
 import { contentDisposition, output, plaintext } from './js/save.js';
 
 /** Prepared downloads waiting for their navigation, by token. */
@@ -36,12 +36,12 @@ async function prepare({ token, id, secret, authKey, nonce, meta }, port) {
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-store',
     };
-    const response = await signed(`/api/download/${id}`, auth);
+    const body = await ciphertext(id, auth);
     const timer = setTimeout(() => {
       jobs.delete(token);
-      response.body?.cancel().catch(() => {});
+      body.cancel().catch(() => {});
     }, CLAIM_WITHIN_MS);
-    jobs.set(token, { response, secret, meta, out, headers, port, timer });
+    jobs.set(token, { body, secret, meta, out, headers, port, timer });
     port.postMessage({ type: 'ready', nonce: auth.nonce });
   } catch (err) {
     port.postMessage({ type: 'error', status: err?.status ?? -1 });
@@ -64,7 +64,7 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(stream(job));
 });
 
-function stream({ response, secret, meta, out, headers, port }) {
+function stream({ body, secret, meta, out, headers, port }) {
   let done = 0;
   let lastReport = 0;
   const report = (n) => {
@@ -77,7 +77,7 @@ function stream({ response, secret, meta, out, headers, port }) {
   };
   const pass = new TransformStream();
   const answer = new Response(pass.readable, { headers });
-  plaintext(response.body, secret, meta, out, report)
+  plaintext(body, secret, meta, out, report)
     .pipeTo(pass.writable)
     .then(
       () => port.postMessage({ type: 'done', done }),

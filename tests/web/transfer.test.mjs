@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import {
   cli,
   freePort,
   guard,
+  httpGet,
   launchBrowser,
   launchEngine,
   makeFile,
@@ -396,6 +398,91 @@ test(`${engine}: a damaged file ends with a clear error and no completed downloa
     }
     await g.assertClean();
     await p.close();
+  }
+});
+}
+
+/**
+ * An HTTP proxy to the server that records the `Range` of every download request and
+ * cuts, once, the first continued piece of a ranged download after `cutAt` bytes.
+ */
+async function cuttingProxy(cutAt) {
+  const port = await freePort();
+  const target = new URL(server.base);
+  const seen = [];
+  let cut = false;
+  const proxy = http.createServer((req, res) => {
+    const download = req.url.startsWith('/api/download/');
+    const continued = 'x-download-reservation' in req.headers;
+    if (download) seen.push({ range: req.headers.range ?? null, continued });
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        if (!download || !continued || cut) {
+          answer.pipe(res);
+          return;
+        }
+        cut = true;
+        let sent = 0;
+        answer.on('data', (chunk) => {
+          if (sent + chunk.length < cutAt) {
+            sent += chunk.length;
+            res.write(chunk);
+            return;
+          }
+          res.write(chunk.subarray(0, cutAt - sent));
+          sent = cutAt;
+          answer.destroy();
+          res.socket.destroy();
+        });
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  const close = () => {
+    const closed = new Promise((resolve) => proxy.close(resolve));
+    proxy.closeAllConnections();
+    return closed;
+  };
+  return { base: `http://127.0.0.1:${port}`, seen, close };
+}
+
+for (const engine of ENGINES) {
+test(`${engine}: a download comes in ranged pieces, survives a cut piece and counts once`, async () => {
+  // Three pieces of 16 MiB (api.PIECE); the second one is cut after 3 MiB.
+  const size = 40 * MiB + 5;
+  const file = await makeFile(work, `pieces-${engine}.bin`, size, 93);
+  const link = await cliUpload([file], ['-d', '1']);
+  const proxy = await cuttingProxy(3 * MiB);
+  try {
+    const p = await browsers[engine].newPage();
+    const g = await guard(p, proxy.base, { secrets: [secretOf(link)] });
+    await openLink(p, link.replace(server.base, proxy.base));
+    const saved = await browserDownload(p);
+    assert.equal(await sha256File(saved.path), await sha256File(file));
+    const ranges = proxy.seen.map((r) => r.range);
+    assert.equal(proxy.seen[0].continued, false, 'the first piece is signed');
+    assert.match(ranges[0], /^bytes=0-16777215$/);
+    assert.ok(proxy.seen.slice(1).every((r) => r.continued), `the next pieces send the reservation: ${ranges}`);
+    // The cut piece was asked for again from where it was cut, not from its start.
+    const starts = ranges.map((r) => Number(/^bytes=(\d+)-/.exec(r)[1]));
+    assert.ok(starts.some((s) => s % (16 * MiB) !== 0), `a resumed piece: ${ranges}`);
+    assert.ok(proxy.seen.length >= 4, `three pieces and a resumed one: ${ranges}`);
+    // The piece that ends the file (and counts the download) is asked for last, after the
+    // resumed one: a cut before it can still be resumed.
+    const ends = ranges.map((r) => Number(/-(\d+)$/.exec(r)[1]));
+    assert.equal(ends.at(-1), Math.max(...ends), `the last piece last: ${ranges}`);
+    assert.ok(starts.findIndex((s) => s % (16 * MiB) !== 0) < ranges.length - 1, `${ranges}`);
+    // One download allowed, one counted: the link is used up.
+    const exists = await httpGet(`${server.base}/api/exists/${idOf(link)}`);
+    assert.equal(exists.status, 404);
+    await g.assertClean();
+    await p.close();
+  } finally {
+    await proxy.close();
   }
 });
 }

@@ -32,7 +32,11 @@ async function failure(response) {
     // A non-JSON error body (a proxy's page): the status says enough.
   }
   const text = (v) => (typeof v === 'string' ? v : '');
-  return new ApiError(response.status, text(body.message), text(body.error));
+  const error = new ApiError(response.status, text(body.message), text(body.error));
+  // Seconds to wait before trying again (429, 503), when the server says.
+  const retryAfter = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
+  if (Number.isFinite(retryAfter) && retryAfter >= 0) error.retryAfter = retryAfter;
+  return error;
 }
 
 /** The nonce of a `WWW-Authenticate: send-v1 <nonce>` header, or null. */
@@ -64,7 +68,7 @@ export async function exists(id) {
  */
 export async function signed(path, auth, init = {}) {
   for (let attempt = 0; ; attempt++) {
-    const headers = { Authorization: `send-v1 ${await sign(auth.key, auth.nonce)}` };
+    const headers = { ...init.headers, Authorization: `send-v1 ${await sign(auth.key, auth.nonce)}` };
     const response = await request(path, { ...init, headers });
     const nonce = nonceOf(response);
     const moved = nonce && nonce !== auth.nonce;
@@ -73,6 +77,116 @@ export async function signed(path, auth, init = {}) {
     if (response.status === 401 && moved && attempt === 0) continue;
     throw await failure(response);
   }
+}
+
+/** Bytes of one piece of a ranged download. */
+export const PIECE = 16 * 1024 * 1024;
+/** The header of a ranged download's reservation (sealdrop's own). */
+const RESERVATION = 'X-Download-Reservation';
+/** Times a cut piece is asked for again (from where it was cut) before giving up. */
+const PIECE_RETRIES = 3;
+
+/** `[start, end, length]` of a `Content-Range: bytes start-end/length`, or null. */
+function contentRange(response) {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('Content-Range') ?? '');
+  if (!match) return null;
+  const [start, end, length] = match.slice(1).map(Number);
+  return start <= end && end < length ? [start, end, length] : null;
+}
+
+/**
+ * The ciphertext of a share (a counted download) as one stream, fetched in pieces of
+ * `piece` bytes (sealdrop's ranged download): the first piece is signed and reserves the
+ * download, the next ones send the reservation back, and the download counts once, when
+ * the piece that ends the file is sent. A piece is asked for only when the one before is
+ * being read (the last one only once all before it arrived), so at most two are in
+ * flight whatever the file's size: a browser that buffers a response faster than it is
+ * read (Firefox) holds at most that. A piece cut by the network is asked for again from
+ * where it was cut. Resolves once the first piece
+ * is answered (a refusal throws ApiError here, before anything is saved). A server that
+ * ignores `Range` answers with the whole file, which is then read as it comes.
+ */
+export async function ciphertext(id, auth, piece = PIECE) {
+  const path = `/api/download/${id}`;
+  const first = await signed(path, auth, { headers: { Range: `bytes=0-${piece - 1}` } });
+  const range = first.status === 206 ? contentRange(first) : null;
+  const reservation = first.headers.get(RESERVATION);
+  if (!range || !reservation || range[0] !== 0) return first.body;
+  const total = range[2];
+  /** The next byte to hand on, and the end (inclusive) of the piece being read. */
+  let position = 0;
+  let end = range[1];
+  let reader = first.body.getReader();
+  /** The next piece, asked for while the current one is read. */
+  let ahead = null;
+  const ask = async (start, last) => {
+    const response = await request(path, {
+      headers: { [RESERVATION]: reservation, Range: `bytes=${start}-${last}` },
+    });
+    if (response.status !== 206) throw await failure(response);
+    const got = contentRange(response);
+    if (!got || got[0] !== start || got[1] !== last || got[2] !== total) {
+      await response.body?.cancel();
+      throw new ApiError(response.status, 'the server answered another range');
+    }
+    return response;
+  };
+  const next = (start) => {
+    const last = Math.min(start + piece, total) - 1;
+    const response = ask(start, last);
+    // Settled later, when the piece is needed; a rejection is handled there.
+    response.catch(() => {});
+    return { start, last, response };
+  };
+  // The piece after the current one is asked for ahead, unless it ends the file: the
+  // server counts the download once that piece is sent, so it is asked for only when
+  // everything before it has arrived (a cut earlier could not be resumed after the count).
+  const askAhead = () => {
+    if (end + 1 + piece < total) ahead = next(end + 1);
+  };
+  askAhead();
+  let retries = 0;
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        for (;;) {
+          let chunk;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            // Cut mid-piece: ask for the rest of it again, under the same reservation.
+            if (err?.name === 'AbortError' || retries >= PIECE_RETRIES) throw err;
+            retries += 1;
+            await new Promise((resolve) => setTimeout(resolve, 500 * retries));
+            reader = (await ask(position, end)).body.getReader();
+            continue;
+          }
+          if (!chunk.done) {
+            position += chunk.value.byteLength;
+            if (position > end + 1) throw new ApiError(206, 'the server sent more than the range');
+            controller.enqueue(chunk.value);
+            return;
+          }
+          if (position !== end + 1) throw new ApiError(206, 'the server sent less than the range');
+          if (position === total) {
+            controller.close();
+            return;
+          }
+          const following = ahead ?? next(end + 1);
+          ahead = null;
+          reader = (await following.response).body.getReader();
+          end = following.last;
+          retries = 0;
+          askAhead();
+        }
+      },
+      async cancel(reason) {
+        await reader.cancel(reason).catch(() => {});
+        if (ahead) ahead.response.then((r) => r.body?.cancel(), () => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** The encrypted metadata: `{ metadata, finalDownload, ttl }`. */

@@ -420,9 +420,9 @@ async function viaWorker() {
 
 /** Fetches and decrypts in the page, into `sink` (a WritableStream). */
 async function fetchInto(sink, out) {
-  const response = await api.signed(`/api/download/${state.id}`, state.auth);
+  const body = await api.ciphertext(state.id, state.auth);
   let done = 0;
-  await plaintext(response.body, state.secret, state.meta, out, (n) => {
+  await plaintext(body, state.secret, state.meta, out, (n) => {
     done += n;
     progress(done, state.meta.size);
   }).pipeTo(sink);
@@ -453,9 +453,9 @@ async function viaBlob(out) {
  * for a large body, then saves it. A damaged file rejects before anything is saved.
  */
 async function viaResponseBlob(out) {
-  const response = await api.signed(`/api/download/${state.id}`, state.auth);
+  const cipher = await api.ciphertext(state.id, state.auth);
   let done = 0;
-  const body = plaintext(response.body, state.secret, state.meta, out, (n) => {
+  const body = plaintext(cipher, state.secret, state.meta, out, (n) => {
     done += n;
     progress(done, state.meta.size);
   });
