@@ -88,7 +88,9 @@ for (const engine of ENGINES) {
     const link = await cliUpload([file], ['-d', '3']);
     const { p, g } = await page(engine, [secretOf(link)]);
     await openLink(p, link);
-    assert.equal(await text(p, '#downloads-left'), en['download.leftSeveral']);
+    // The server says how many are left (its `downloadsLeft`).
+    const left = (n) => en['download.left'].other.replace('{count}', String(n));
+    assert.equal(await text(p, '#downloads-left'), left(3));
     assert.equal(await text(p, '#download-button'), en['download.download']);
     assert.equal(await shown(p, '.e2e'), true);
     assert.equal(await text(p, '.e2e'), en['download.e2e']);
@@ -98,9 +100,8 @@ for (const engine of ENGINES) {
     assert.equal(await sha256File(saved.path), await sha256File(file));
     assert.equal(await text(p, '#download-status'), en['download.done']);
     assert.equal(await shown(p, '#download-progress'), false, 'no stale progress beside "Downloaded."');
-    // 2 left, but the server says only whether the next one is the last.
-    assert.equal(await text(p, '#downloads-left'), en['download.leftSeveral']);
-    assert.equal(await text(p, '#download-button'), en['download.againSeveral']);
+    assert.equal(await text(p, '#downloads-left'), left(2));
+    assert.equal(await text(p, '#download-button'), en['download.again'].other.replace('{count}', '2'));
     assert.equal(await shown(p, '#final-warning'), false);
     assert.equal(await shown(p, '#report-open'), true);
 
