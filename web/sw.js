@@ -1,7 +1,7 @@
 // The download service worker, scoped to /download/. It turns a share into a real
 // browser download that streams to disk: the page hands it a prepared download (the key
-// and auth key stay inside this browser), the worker fetches the ciphertext (in ranged
-// pieces, see api.ciphertext), and when the page navigates to /download/stream/<token>
+// and auth key stay inside this browser), the worker fetches the ciphertext (resuming
+// after a cut, see api.ciphertext), and when the page navigates to /download/stream/<token>
 // it answers with the decrypted bytes as an attachment of exact length. A damaged or truncated file errors the stream, so the
 // browser marks the download failed instead of completing it.
 

@@ -234,3 +234,26 @@ async fn bad_ranges_and_reservations_get_clear_answers() {
     );
     assert_eq!(downloads(&up).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_shorter_than_its_record_is_sent_whole_for_the_client_to_find_the_damage() {
+    let server = TestServer::start().await;
+    let plain = content(200_000, 7);
+    let (up, len) = upload(&server, &plain, 3).await;
+    let blob = server.blob_dir().join(&server.blob_files()[0]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&blob)
+        .unwrap()
+        .set_len(150_000)
+        .unwrap();
+    let resp = first(&up.link, &(0..=len - 1)).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get(CONTENT_RANGE).is_none());
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(body.len(), 150_000);
+    assert!(
+        decrypt(up.link.secret(), &body).is_none(),
+        "the damage is found"
+    );
+}

@@ -79,12 +79,10 @@ export async function signed(path, auth, init = {}) {
   }
 }
 
-/** Bytes of one piece of a ranged download. */
-export const PIECE = 16 * 1024 * 1024;
 /** The header of a ranged download's reservation (sealdrop's own). */
 const RESERVATION = 'X-Download-Reservation';
-/** Times a cut piece is asked for again (from where it was cut) before giving up. */
-const PIECE_RETRIES = 3;
+/** Times a cut download is resumed (from where it was cut) before giving up. */
+const RESUMES = 3;
 
 /** `[start, end, length]` of a `Content-Range: bytes start-end/length`, or null. */
 function contentRange(response) {
@@ -95,57 +93,41 @@ function contentRange(response) {
 }
 
 /**
- * The ciphertext of a share (a counted download) as one stream, fetched in pieces of
- * `piece` bytes (sealdrop's ranged download): the first piece is signed and reserves the
- * download, the next ones send the reservation back, and the download counts once, when
- * the piece that ends the file is sent. A piece is asked for only when the one before is
- * being read (the last one only once all before it arrived), so at most two are in
- * flight whatever the file's size: a browser that buffers a response faster than it is
- * read (Firefox) holds at most that. A piece cut by the network is asked for again from
- * where it was cut. Resolves once the first piece
- * is answered (a refusal throws ApiError here, before anything is saved). A server that
- * ignores `Range` answers with the whole file, which is then read as it comes.
+ * The ciphertext of a share (a counted download) as one stream that survives a cut
+ * connection. It is asked for as the range `bytes=0-` (sealdrop's ranged download): the
+ * signed request reserves the download, and when the connection is cut the rest is asked
+ * for from where it was cut, sending the reservation back instead of a signature; the
+ * download counts once, when its last bytes are sent. Resolves once the answer began (a
+ * refusal throws ApiError here, before anything is saved). A server that ignores `Range`
+ * answers with the whole file, which is then read as it comes, without resuming.
+ *
+ * One request rather than a series of smaller ranges: in Chromium the same 256 MiB in
+ * ranges of 4 or 16 MiB grew the browser by 240 MiB against 70 MiB in one, and in Firefox
+ * smaller ranges did not bound its memory either (tests/web/big.test.mjs).
  */
-export async function ciphertext(id, auth, piece = PIECE) {
+export async function ciphertext(id, auth) {
   const path = `/api/download/${id}`;
-  const first = await signed(path, auth, { headers: { Range: `bytes=0-${piece - 1}` } });
+  const first = await signed(path, auth, { headers: { Range: 'bytes=0-' } });
   const range = first.status === 206 ? contentRange(first) : null;
   const reservation = first.headers.get(RESERVATION);
   if (!range || !reservation || range[0] !== 0) return first.body;
   const total = range[2];
-  /** The next byte to hand on, and the end (inclusive) of the piece being read. */
+  /** The next byte to hand on. */
   let position = 0;
-  let end = range[1];
   let reader = first.body.getReader();
-  /** The next piece, asked for while the current one is read. */
-  let ahead = null;
-  const ask = async (start, last) => {
+  let resumes = 0;
+  const resume = async () => {
     const response = await request(path, {
-      headers: { [RESERVATION]: reservation, Range: `bytes=${start}-${last}` },
+      headers: { [RESERVATION]: reservation, Range: `bytes=${position}-` },
     });
     if (response.status !== 206) throw await failure(response);
     const got = contentRange(response);
-    if (!got || got[0] !== start || got[1] !== last || got[2] !== total) {
+    if (!got || got[0] !== position || got[1] !== total - 1 || got[2] !== total) {
       await response.body?.cancel();
       throw new ApiError(response.status, 'the server answered another range');
     }
-    return response;
+    return response.body.getReader();
   };
-  const next = (start) => {
-    const last = Math.min(start + piece, total) - 1;
-    const response = ask(start, last);
-    // Settled later, when the piece is needed; a rejection is handled there.
-    response.catch(() => {});
-    return { start, last, response };
-  };
-  // The piece after the current one is asked for ahead, unless it ends the file: the
-  // server counts the download once that piece is sent, so it is asked for only when
-  // everything before it has arrived (a cut earlier could not be resumed after the count).
-  const askAhead = () => {
-    if (end + 1 + piece < total) ahead = next(end + 1);
-  };
-  askAhead();
-  let retries = 0;
   return new ReadableStream(
     {
       async pull(controller) {
@@ -154,36 +136,24 @@ export async function ciphertext(id, auth, piece = PIECE) {
           try {
             chunk = await reader.read();
           } catch (err) {
-            // Cut mid-piece: ask for the rest of it again, under the same reservation.
-            if (err?.name === 'AbortError' || retries >= PIECE_RETRIES) throw err;
-            retries += 1;
-            await new Promise((resolve) => setTimeout(resolve, 500 * retries));
-            reader = (await ask(position, end)).body.getReader();
+            if (err?.name === 'AbortError' || resumes >= RESUMES) throw err;
+            resumes += 1;
+            await new Promise((resolve) => setTimeout(resolve, 500 * resumes));
+            reader = await resume();
             continue;
           }
-          if (!chunk.done) {
-            position += chunk.value.byteLength;
-            if (position > end + 1) throw new ApiError(206, 'the server sent more than the range');
-            controller.enqueue(chunk.value);
-            return;
-          }
-          if (position !== end + 1) throw new ApiError(206, 'the server sent less than the range');
-          if (position === total) {
+          if (chunk.done) {
+            if (position !== total) throw new ApiError(206, 'the server sent less than the file');
             controller.close();
             return;
           }
-          const following = ahead ?? next(end + 1);
-          ahead = null;
-          reader = (await following.response).body.getReader();
-          end = following.last;
-          retries = 0;
-          askAhead();
+          position += chunk.value.byteLength;
+          if (position > total) throw new ApiError(206, 'the server sent more than the file');
+          controller.enqueue(chunk.value);
+          return;
         }
       },
-      async cancel(reason) {
-        await reader.cancel(reason).catch(() => {});
-        if (ahead) ahead.response.then((r) => r.body?.cancel(), () => {});
-      },
+      cancel: (reason) => reader.cancel(reason).catch(() => {}),
     },
     { highWaterMark: 0 },
   );

@@ -254,9 +254,10 @@ impl BlobStore for FsStore {
         let Some((mut file, len)) = self.open_file(key).await? else {
             return Ok(None);
         };
-        if *range.end() >= len {
-            anyhow::bail!("blob {key} has {len} bytes, fewer than the range {range:?}");
+        if *range.start() >= len {
+            anyhow::bail!("blob {key} has {len} bytes, it ends before the range {range:?}");
         }
+        let part = part.min(len - range.start());
         file.seek(SeekFrom::Start(*range.start()))
             .await
             .with_context(|| format!("seeking in blob {key}"))?;

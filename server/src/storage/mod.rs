@@ -60,8 +60,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Opens a committed blob; `None` if there is none.
     async fn open(&self, key: &str) -> BlobResult<Option<BlobReader>>;
 
-    /// Opens the bytes `range` of a committed blob (the reader's `len` is the range's);
-    /// `None` if there is none. An error if the blob ends before the range does.
+    /// Opens the bytes `range` of a committed blob; `None` if there is none. The reader's
+    /// `len` is the number of bytes of the range the blob holds: the range's length, or
+    /// fewer when the blob ends before the range does. An error if it ends before the
+    /// range starts.
     async fn open_range(
         &self,
         key: &str,
