@@ -35,6 +35,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { authKeyOf, b64uEncode, encryptMetadata, newSecret } from '../../web/js/crypto.js';
+import { encryptBlob } from '../../web/js/ece.js';
+
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 
@@ -1194,6 +1197,28 @@ export async function sha256File(file) {
  * A reverse proxy to `base` that refuses WebSocket upgrades with 502, as some
  * misconfigured proxies do: `{ base, close }`.
  */
+/**
+ * A share no honest client makes (hostile names, a size its body does not have), uploaded
+ * to the server at `base` with the web client's own crypto through the plain HTTP route.
+ * Returns its link.
+ */
+export async function craftShare(base, metadata, bytes) {
+  const secret = newSecret();
+  const parts = [];
+  for await (const part of encryptBlob(secret, new Blob([bytes]))) parts.push(part);
+  const response = await fetch(`${base}/api/upload`, {
+    method: 'POST',
+    headers: {
+      'X-File-Metadata': await encryptMetadata(secret, metadata),
+      Authorization: `send-v1 ${b64uEncode(await authKeyOf(secret))}`,
+      'Content-Type': 'application/octet-stream',
+    },
+    body: Buffer.concat(parts),
+  });
+  assert.equal(response.status, 200);
+  return `${(await response.json()).url}#${b64uEncode(secret)}`;
+}
+
 export async function proxyWithoutWebSockets(base) {
   const port = await freePort();
   const target = new URL(base);

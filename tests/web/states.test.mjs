@@ -15,6 +15,7 @@ import {
   ENGINES,
   WEB_DIR,
   cli,
+  craftShare,
   guard,
   launchBrowser,
   launchEngine,
@@ -24,8 +25,7 @@ import {
   waitForDownload,
 } from './harness.mjs';
 import en from '../../web/js/lang/en.js';
-import { authKeyOf, b64uEncode, encryptMetadata, newSecret } from '../../web/js/crypto.js';
-import { encryptBlob } from '../../web/js/ece.js';
+import { b64uEncode, newSecret } from '../../web/js/crypto.js';
 
 let server;
 /** A server that allows 2 wrong passwords per file, then one every 3 s. */
@@ -264,30 +264,12 @@ for (const engine of ENGINES) {
   });
 }
 
-/** A share whose metadata says `size` bytes (the body is not what matters here). */
-async function craftShare(metadata, bytes) {
-  const secret = newSecret();
-  const parts = [];
-  for await (const part of encryptBlob(secret, new Blob([bytes]))) parts.push(part);
-  const response = await fetch(`${server.base}/api/upload`, {
-    method: 'POST',
-    headers: {
-      'X-File-Metadata': await encryptMetadata(secret, metadata),
-      Authorization: `send-v1 ${b64uEncode(await authKeyOf(secret))}`,
-      'Content-Type': 'application/octet-stream',
-    },
-    body: Buffer.concat(parts),
-  });
-  assert.equal(response.status, 200);
-  return `${(await response.json()).url}#${b64uEncode(secret)}`;
-}
-
 // Chromium only: Firefox saves from a Blob and never needs the service worker, and
 // Chromium offers a save dialog instead, so the dialog is taken away here.
 test('without a service worker or a save dialog, a large file says so and names what still works', async () => {
   const context = await launchBrowser({ serviceWorkers: 'block' });
   try {
-    const link = await craftShare({ name: 'big.iso', size: 300_000_000, type: 'application/octet-stream', manifest: {} }, Buffer.from('x'));
+    const link = await craftShare(server.base, { name: 'big.iso', size: 300_000_000, type: 'application/octet-stream', manifest: {} }, Buffer.from('x'));
     const p = context.pages()[0];
     await p.addInitScript(() => {
       delete window.showSaveFilePicker;

@@ -20,6 +20,7 @@ import {
   ENGINES,
   WEB_DIR,
   cli,
+  craftShare,
   freePort,
   guard,
   httpGet,
@@ -32,8 +33,6 @@ import {
   waitForDownload,
   waitForProgress,
 } from './harness.mjs';
-import { authKeyOf, b64uEncode, encryptMetadata, newSecret } from '../../web/js/crypto.js';
-import { encryptBlob } from '../../web/js/ece.js';
 
 const MiB = 1024 * 1024;
 let server;
@@ -500,29 +499,9 @@ test('without a service worker a small file still downloads (in-memory fallback)
   }
 });
 
-/**
- * A share no honest client makes (hostile names), uploaded with the web client's own
- * crypto through the plain HTTP route. Returns its link.
- */
-async function craftShare(metadata, bytes) {
-  const secret = newSecret();
-  const parts = [];
-  for await (const part of encryptBlob(secret, new Blob([bytes]))) parts.push(part);
-  const response = await fetch(`${server.base}/api/upload`, {
-    method: 'POST',
-    headers: {
-      'X-File-Metadata': await encryptMetadata(secret, metadata),
-      Authorization: `send-v1 ${b64uEncode(await authKeyOf(secret))}`,
-      'Content-Type': 'application/octet-stream',
-    },
-    body: Buffer.concat(parts),
-  });
-  assert.equal(response.status, 200);
-  return `${(await response.json()).url}#${b64uEncode(secret)}`;
-}
-
 test('hostile names are saved as safe names, in a single file and in a ZIP', async () => {
   const single = await craftShare(
+    server.base,
     { name: '../../etc/evil\u0007"name.txt', size: 3, type: 'text/plain', manifest: {} },
     Buffer.from('abc'),
   );
@@ -533,6 +512,7 @@ test('hostile names are saved as safe names, in a single file and in a ZIP', asy
     { name: 'x.txt', size: 1, type: '' },
   ];
   const archive = await craftShare(
+    server.base,
     { name: '../Send-Archive.zip', size: 4, type: 'send-archive', manifest: { files } },
     Buffer.from('wxyz'),
   );
